@@ -1,0 +1,1 @@
+"""The back-office services: one package each, talking only through events."""

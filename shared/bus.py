@@ -1,0 +1,70 @@
+"""Kafka adapters: topic creation, the acknowledged producer, dead letters."""
+
+import time
+from collections.abc import Iterable, Sequence
+
+from aiokafka import AIOKafkaProducer
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from shared.events import Event, EventCodec
+from shared.topics import DEAD_LETTERS, TOPICS, Topic
+
+
+def ensure_topics(bootstrap: str, topics: Iterable[Topic] = TOPICS, timeout_s: float = 60) -> list[str]:
+    """Create the declared topics that do not exist yet; returns the names created."""
+    admin = _admin(bootstrap, timeout_s)
+    try:
+        existing = set(admin.list_topics())
+        missing = [t for t in topics if t.name not in existing]
+        for topic in missing:
+            try:
+                admin.create_topics([NewTopic(topic.name, topic.partitions, 1, topic_configs=topic.config())])
+            except TopicAlreadyExistsError:
+                pass  # another process created it first
+        return [t.name for t in missing]
+    finally:
+        admin.close()
+
+
+def _admin(bootstrap: str, timeout_s: float) -> KafkaAdminClient:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+        except KafkaError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+def producer(bootstrap: str, **overrides) -> AIOKafkaProducer:
+    """Acknowledged by every in-sync replica, idempotent: a sent event is neither lost nor doubled."""
+    return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **overrides)
+
+
+async def publish(producer: AIOKafkaProducer, codec: EventCodec, topic: str, event: Event, key: str | None) -> None:
+    """Returns once the broker has acknowledged the event."""
+    key_bytes, value, headers = codec.encode(event, key)
+    await producer.send_and_wait(topic, value, key=key_bytes, headers=headers)
+
+
+def dead_letter_headers(reason: str, topic: str, partition: int, offset: int,
+                        headers: Sequence[tuple[str, bytes]] = ()) -> list[tuple[str, bytes]]:
+    """The original headers plus where the message came from and why it was refused."""
+    return [
+        *((k, v) for k, v in headers if not k.startswith("hps_dlq_")),
+        ("hps_dlq_reason", reason.encode()[:4000]),
+        ("hps_dlq_topic", topic.encode()),
+        ("hps_dlq_partition", str(partition).encode()),
+        ("hps_dlq_offset", str(offset).encode()),
+        ("hps_dlq_at", str(time.time()).encode()),
+    ]
+
+
+async def send_dead_letter(producer: AIOKafkaProducer, reason: str, topic: str, partition: int, offset: int,
+                           key: bytes | None, value: bytes | None,
+                           headers: Sequence[tuple[str, bytes]] = ()) -> None:
+    await producer.send_and_wait(DEAD_LETTERS, value, key=key,
+                                 headers=dead_letter_headers(reason, topic, partition, offset, headers))
