@@ -70,9 +70,10 @@ class TransitionRequested(Data):
     request_id: UUID
     action: Action
     actor: str
-    actor_role: Literal["partner", "staff"]
+    actor_role: Literal["partner", "budget-holder", "staff"]
     reason: str | None = Field(default=None, max_length=2000)
     delivered: Measures | None = None
+    period: Period | None = Field(default=None, description="on complete: the month the work is charged to")
 
 
 class RequestSnapshot(Data):
@@ -93,8 +94,25 @@ class RequestSnapshot(Data):
     updated_at: datetime
     sla_due_at: datetime
     sla_breached: bool = False
-    amount: Pounds | None = None
+    amount: Pounds | None = Field(default=None, description="estimate until completed, then the charge")
+    charge_period: Period | None = None
     version: int = Field(ge=1)
+
+
+class TransitionRefused(Data):
+    request_id: UUID
+    action: Action
+    status: Status
+    reason: str
+
+
+class SlaCheck(Data):
+    request_id: UUID
+
+
+class PayrollRunRequested(Data):
+    period: Period
+    requested_by: str
 
 
 class SlaBreached(Data):
@@ -159,6 +177,12 @@ EVENT_TYPES: dict[str, EventType] = {
                       "a {service} request changed status; carries the whole request"),
         *_per_service("request.sla-breached", topics.events_topic, SlaBreached,
                       "a {service} request passed its SLA target without being finished"),
+        *_per_service("request.transition-refused", topics.events_topic, TransitionRefused,
+                      "a {service} request could not take a requested transition (it had moved on)"),
+        *_per_service("request.sla-check", topics.requests_topic, SlaCheck,
+                      "the {service} worker's own clock asking whether an open request is overdue"),
+        EventType("uk.hps.hr.payroll.run-requested", topics.requests_topic("hr"), PayrollRunRequested,
+                  "payroll/period/tenant", "charge a tenant's monthly payroll for a period (once, however often asked)"),
         EventType("uk.hps.finance.charge.recorded", topics.CHARGES, ChargeRecorded, "tenant",
                   "a tenant-tagged charge for work done (completed request, recurring payroll, correction)"),
         EventType("uk.hps.finance.shared-cost.recorded", topics.SHARED_COSTS, SharedCostRecorded, "service",

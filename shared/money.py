@@ -32,13 +32,20 @@ def round_pence(amount: Decimal) -> Decimal:
 
 
 def apportion(amount: Decimal, weights: Mapping[str, Decimal | int]) -> dict[str, Decimal]:
-    """Split `amount` by `weights` so the shares sum to it exactly.
-
-    Largest remainder in whole pence: each party gets the floor of its exact quota, and the
-    pence left over go one each to the largest fractional remainders; ties go to the key that
-    sorts first, so the split is the same on every run.
-    """
+    """Split `amount` by `weights` into whole pence that sum to it exactly."""
     amount = money(amount)
+    sign = -1 if amount < 0 else 1
+    pence = largest_remainder(int(abs(amount) * 100), weights)
+    return {key: Decimal(sign * share).scaleb(-2) for key, share in pence.items()}
+
+
+def largest_remainder(units: int, weights: Mapping[str, Decimal | int]) -> dict[str, int]:
+    """Split `units` whole units by `weights`, summing exactly.
+
+    Each party gets the floor of its exact quota, and the units left over go one each to the
+    largest fractional remainders; ties go to the key that sorts first, so the split is the
+    same on every run.
+    """
     if not weights:
         raise MoneyError("cannot apportion among no one")
     if any(Decimal(w) < 0 for w in weights.values()):
@@ -46,13 +53,10 @@ def apportion(amount: Decimal, weights: Mapping[str, Decimal | int]) -> dict[str
     total_weight = sum(Fraction(Decimal(w)) for w in weights.values())
     if total_weight == 0:
         raise MoneyError("apportionment weights sum to zero")
-
-    sign = -1 if amount < 0 else 1
-    pence = int(abs(amount) * 100)
-    quotas = {key: pence * Fraction(Decimal(w)) / total_weight for key, w in weights.items()}
+    quotas = {key: units * Fraction(Decimal(w)) / total_weight for key, w in weights.items()}
     shares = {key: int(q) for key, q in quotas.items()}  # int() floors a non-negative Fraction
-    left = pence - sum(shares.values())
+    left = units - sum(shares.values())
     by_remainder = sorted(quotas, key=lambda key: (-(quotas[key] - shares[key]), key))
     for key in by_remainder[:left]:
         shares[key] += 1
-    return {key: Decimal(sign * share).scaleb(-2) for key, share in shares.items()}
+    return shares

@@ -20,7 +20,16 @@ class Settings(BaseSettings):
     kafka_controller_port: int = 9093
     database_url: str | None = None
     tenants_file: Path | None = None
+    # A folder of <service>.yaml catalogues that replace the shipped ones.
+    catalogue_dir: Path | None = None
     log_level: str = "INFO"
+    # Bearer tokens of the partner API; unset means the development tokens shipped with it.
+    tokens_file: Path | None = None
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8000
+    # What the `hps` client commands talk to, and as whom.
+    api_url: str = "http://127.0.0.1:8000"
+    token: str | None = None
 
     @model_validator(mode="after")
     def _production_needs_real_infrastructure(self) -> "Settings":
@@ -29,15 +38,20 @@ class Settings(BaseSettings):
                 raise ValueError("HPS_KAFKA_BOOTSTRAP must name the production Kafka cluster")
             if not self.database_url or self.database_url.startswith("sqlite"):
                 raise ValueError("HPS_DATABASE_URL must name a PostgreSQL database in production")
+            if not self.tokens_file:
+                raise ValueError("HPS_TOKENS_FILE must be set in production: the development tokens are public")
         return self
 
     @property
     def bootstrap(self) -> str:
         return self.kafka_bootstrap or f"localhost:{self.kafka_port}"
 
-    @property
-    def ledger_url(self) -> str:
-        return self.database_url or f"sqlite:///{(self.state_dir / 'ledger.db').resolve()}"
+    def database(self, name: str) -> str:
+        """The database of one service: HPS_DATABASE_URL, else its own SQLite file in the state dir."""
+        if self.database_url:
+            return self.database_url
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.state_dir / f'{name}.db').resolve()}"
 
 
 @lru_cache

@@ -2,13 +2,17 @@
 
 import typer
 
-from services.cli import docs, platform
+from services.cli import docs, platform, requests, simulate
 
 app = typer.Typer(help="HPS Back Office: the shared back office of Herefordshire Public Services.",
                   no_args_is_help=True)
 app.add_typer(platform.kafka, name="kafka")
 app.command()(platform.up)
 app.add_typer(docs.docs, name="docs")
+app.command()(requests.submit)
+app.add_typer(requests.requests, name="requests")
+app.add_typer(requests.payroll, name="payroll")
+app.command()(simulate.simulate)
 
 if __name__ == "__main__":
     app()

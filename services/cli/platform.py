@@ -9,11 +9,17 @@ from services.cli.supervisor import Child, Supervisor, python_module
 from shared import bus
 from shared.logging import configure
 from shared.settings import Settings, get_settings
+from shared.topics import SERVICES
 
 kafka = typer.Typer(help="The local Apache Kafka broker (KRaft, single node).", no_args_is_help=True)
 
-# Every service `hps up` runs: (name, module, what it serves). Later services add themselves here.
-SERVICES: list[tuple[str, str, str]] = []
+def services(settings: Settings) -> list[tuple[str, str, str]]:
+    """Every service `hps up` runs: (name, module, where it is)."""
+    api = f"http://{settings.gateway_host}:{settings.gateway_port}"
+    return [
+        ("gateway", "services.gateway", f"{api}/v1  (OpenAPI: {api}/docs)"),
+        *((name, f"services.{name}", f"worker, consumer group hps-{name}") for name in SERVICES),
+    ]
 
 
 def local_broker(settings: Settings) -> LocalKafka:
@@ -61,7 +67,7 @@ def up() -> None:
         created = bus.ensure_topics(settings.bootstrap)
     except (KafkaLaunchError, OSError) as exc:
         raise typer.Exit(_fail(str(exc)))
-    supervisor = Supervisor([Child(name, python_module(module)) for name, module, _ in SERVICES],
+    supervisor = Supervisor([Child(name, python_module(module)) for name, module, _ in services(settings)],
                             Path(settings.state_dir) / "logs")
     try:
         supervisor.start_all()
@@ -79,7 +85,7 @@ def _report(settings: Settings, broker: LocalKafka | None, created: list[str]) -
     where = "local broker, data in " + str(broker.home / "data") if broker else "external broker"
     typer.echo(f"Kafka       {settings.bootstrap}  healthy ({where})")
     typer.echo(f"Topics      {len(created)} created, all {len(bus.TOPICS)} declared topics present")
-    for name, _, serves in SERVICES:
+    for name, _, serves in services(settings):
         typer.echo(f"{name:<11} {serves}")
     typer.echo(f"Logs        {Path(settings.state_dir, 'logs').resolve()}")
     typer.echo("The platform is up. Press Ctrl-C to stop it.")

@@ -1,0 +1,1 @@
+"""The finance service: its catalogue and its worker."""

@@ -1,0 +1,1 @@
+"""The partner API: authenticated HTTP in front of the services' request topics."""

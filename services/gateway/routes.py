@@ -1,0 +1,169 @@
+"""The partner API: submit, follow and move service requests; start a payroll run."""
+
+import hashlib
+from datetime import UTC, date, datetime
+from typing import Annotated
+from uuid import UUID, uuid4, uuid5
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from kafka.errors import KafkaError
+
+from services.gateway.auth import Principal
+from services.gateway.errors import ApiError
+from services.gateway.schemas import (Accepted, NewRequest, Page, PayrollRun, PayrollRunAccepted, TransitionAccepted,
+                                      TransitionBody)
+from services.gateway.store import View
+from shared import lifecycle
+from shared.bus import publish
+from shared.catalogue import CatalogueError
+from shared.contracts import Measures, RequestSubmitted, Status, TransitionRequested, type_name
+from shared.topics import requests_topic
+
+router = APIRouter(prefix="/v1")
+
+
+def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
+    who = request.app.state.tokens.get(token.strip())
+    if who is None:
+        raise ApiError(401, "unauthorized", "unknown or expired token")
+    return who
+
+
+PrincipalDep = Annotated[Principal, Depends(principal)]
+
+
+def require(who: Principal, *roles: str) -> None:
+    if who.role not in roles:
+        raise ApiError(403, "forbidden", f"role {who.role} cannot do this; needs {' or '.join(roles)}")
+
+
+async def send(request: Request, topic: str, event, key: str) -> None:
+    """Publish and wait for the broker's acknowledgement; without it nothing was accepted."""
+    try:
+        await publish(request.app.state.producer, request.app.state.codec, topic, event, key)
+    except KafkaError as exc:
+        raise ApiError(503, "unavailable", f"the event bus did not acknowledge ({exc.__class__.__name__}); "
+                                           "nothing was recorded, try again") from None
+
+
+@router.post("/requests", status_code=202, response_model=Accepted)
+async def submit(body: NewRequest, request: Request, who: PrincipalDep,
+                 idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> Accepted:
+    require(who, "partner")
+    state = request.app.state
+    if body.tenant is not None and body.tenant != who.tenant:
+        raise ApiError(403, "forbidden", "a partner can submit only for its own tenant", "tenant")
+    today = datetime.now(UTC).date()
+    if not state.registry.get(who.tenant).active_on(today):
+        raise ApiError(403, "tenant_inactive", f"{who.tenant} is not a tenant of the shared service on {today}")
+    catalogue = state.catalogues.get(body.service)
+    if catalogue is None:
+        raise ApiError(422, "invalid", f"unknown service {body.service!r}; known: {', '.join(state.catalogues)}",
+                       "service")
+    try:
+        request_type = catalogue.type(body.type)
+        if request_type.recurring:
+            raise CatalogueError(f"{body.type} is charged by the service itself and cannot be requested")
+        request_type.check(body.measures())
+    except CatalogueError as exc:
+        field = str(exc).split(":")[0] if str(exc).split(":")[0] in ("quantity", "hours", "value") else "type"
+        raise ApiError(422, "invalid", str(exc), field) from None
+
+    digest = hashlib.sha256(body.model_dump_json(exclude_none=True).encode()).hexdigest()
+    if idempotency_key:
+        seen = state.idempotency.find(who.tenant, idempotency_key)
+        if seen and seen[0] != digest:
+            raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with a different body",
+                           request_id=seen[1])
+        if seen:
+            return Accepted(request_id=seen[1], status="accepted")
+        # Derived from the key: a retry after a lost answer names the same request.
+        request_id = uuid5(lifecycle.NAMESPACE, f"request/{who.tenant}/{idempotency_key}")
+    else:
+        request_id = uuid4()
+    submitted = RequestSubmitted(
+        request_id=request_id, service=body.service, request_type=body.type, priority=body.priority,
+        description=body.description, cost_centre=body.cost_centre, requested=body.measures(),
+        submitted_by=who.name, submitted_at=datetime.now(UTC))
+    event = state.codec.build(type_name(body.service, "request.submitted"), "/hps/gateway", who.tenant,
+                              submitted, subject=str(request_id), id=uuid5(lifecycle.NAMESPACE, f"submit/{request_id}"))
+    await send(request, requests_topic(body.service), event, str(request_id))
+    if idempotency_key:
+        state.idempotency.record(who.tenant, idempotency_key, digest, str(request_id))
+    return Accepted(request_id=str(request_id), status="accepted")
+
+
+def visible(request: Request, who: Principal, request_id: UUID) -> View:
+    view = request.app.state.requests.get(who, str(request_id))
+    if view is None:  # another tenant's request is as absent as one that never was
+        raise ApiError(404, "not_found", f"no request {request_id}")
+    return view
+
+
+@router.get("/requests/{request_id}")
+async def show(request_id: UUID, request: Request, who: PrincipalDep) -> dict:
+    return visible(request, who, request_id).as_json()
+
+
+@router.get("/requests", response_model=Page)
+async def listing(request: Request, who: PrincipalDep, status: Status | None = None, service: str | None = None,
+                  cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Page:
+    try:
+        views, next_cursor = request.app.state.requests.page(who, status, service, cursor, limit)
+    except ValueError as exc:
+        raise ApiError(422, "invalid", str(exc), "cursor") from None
+    return Page(items=[v.as_json() for v in views], next_cursor=next_cursor)
+
+
+@router.post("/requests/{request_id}/transitions", status_code=202, response_model=TransitionAccepted)
+async def move(request_id: UUID, body: TransitionBody, request: Request, who: PrincipalDep) -> TransitionAccepted:
+    require(who, "partner", "staff")
+    view = visible(request, who, request_id)
+    current = view.request
+    allowed = lifecycle.allowed(current.status, who.actor_role)
+    if body.action.value not in allowed:
+        raise ApiError(409, "illegal_transition",
+                       f"cannot {body.action.value} a request that is {current.status.value}",
+                       status=current.status.value, allowed=allowed)
+    if body.action == "reject" and not body.reason:
+        raise ApiError(422, "invalid", "reason: a rejection needs a reason", "reason")
+    delivered = body.delivered()
+    if body.action == "complete":
+        request_type = request.app.state.catalogues[current.service].type(current.request_type)
+        try:
+            request_type.check(delivered or Measures())
+        except CatalogueError as exc:
+            raise ApiError(422, "invalid", str(exc), str(exc).split(":")[0]) from None
+    elif delivered is not None or body.period is not None:
+        raise ApiError(422, "invalid", "quantity, hours, value and period go with complete only", "action")
+    cmd = TransitionRequested(request_id=current.request_id, action=body.action, actor=who.name,
+                              actor_role=who.actor_role, reason=body.reason, delivered=delivered, period=body.period)
+    event = request.app.state.codec.build(type_name(current.service, "request.transition-requested"),
+                                          "/hps/gateway", view.tenant, cmd, subject=str(request_id))
+    await send(request, requests_topic(current.service), event, str(request_id))
+    return TransitionAccepted(request_id=str(request_id), action=body.action, from_status=current.status)
+
+
+@router.post("/payroll/runs", status_code=202, response_model=PayrollRunAccepted)
+async def payroll_run(body: PayrollRun, request: Request, who: PrincipalDep) -> PayrollRunAccepted:
+    """Charge every tenant's payroll for a period; asking twice charges once."""
+    if not (who.role == "finance" or (who.role == "staff" and who.service == "hr")):
+        raise ApiError(403, "forbidden", "payroll runs are started by finance or HR staff")
+    state = request.app.state
+    tenants = [t.code for t in state.registry.active(date.fromisoformat(f"{body.period}-01"))]
+    for tenant in tenants:
+        key = f"payroll/{body.period}/{tenant}"
+        event = state.codec.build("uk.hps.hr.payroll.run-requested", "/hps/gateway", tenant,
+                                  {"period": body.period, "requested_by": who.name}, subject=key)
+        await send(request, requests_topic("hr"), event, key)
+    return PayrollRunAccepted(period=body.period, tenants=tenants)
+
+
+@router.get("/catalogue")
+async def catalogue(request: Request, who: PrincipalDep) -> dict:
+    """What can be requested: every service's request types, price models and SLA targets."""
+    return {name: c.model_dump(mode="json") for name, c in request.app.state.catalogues.items()}
+

@@ -1,0 +1,146 @@
+"""The gateway's own data: the request read model fed by the services' events, and idempotency keys.
+
+The read model is a projection: it can be dropped and rebuilt from the events topics, so its
+tables are created from metadata rather than migrated.
+"""
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import (Boolean, Column, DateTime, Engine, Index, Integer, MetaData, String, Table, Text, and_,
+                        or_, select)
+
+from services.gateway.auth import Principal
+from shared.contracts import RequestSnapshot
+
+metadata = MetaData()
+
+request_views = Table(
+    "gateway_request_views", metadata,
+    Column("request_id", String(36), primary_key=True),
+    Column("tenant", String(32), nullable=False),
+    Column("service", String(32), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("sla_breached", Boolean, nullable=False),
+    Column("snapshot", Text, nullable=False),
+    Column("refusal", Text),
+    Index("ix_gateway_views_scope", "tenant", "service", "status", "submitted_at"),
+)
+
+idempotency_keys = Table(
+    "gateway_idempotency_keys", metadata,
+    Column("tenant", String(32), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("body_sha256", String(64), nullable=False),
+    Column("request_id", String(36), nullable=False),
+)
+
+
+def create(engine: Engine) -> None:
+    metadata.create_all(engine)
+
+
+def scoped(query, principal: Principal):
+    """Every read of requests goes through here: partners see their tenant, staff their service."""
+    if principal.role == "partner":
+        return query.where(request_views.c.tenant == principal.tenant)
+    if principal.role == "staff":
+        return query.where(request_views.c.service == principal.service)
+    return query
+
+
+@dataclass
+class View:
+    tenant: str
+    request: RequestSnapshot
+    refusal: str | None
+
+    def as_json(self) -> dict:
+        return {"tenant": self.tenant, **self.request.model_dump(mode="json"), "last_refusal": self.refusal}
+
+
+def _view(row) -> View:
+    return View(row.tenant, RequestSnapshot.model_validate_json(row.snapshot), row.refusal)
+
+
+class Requests:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def get(self, principal: Principal, request_id: str) -> View | None:
+        with self.engine.connect() as c:
+            row = c.execute(scoped(select(request_views), principal)
+                            .where(request_views.c.request_id == request_id)).first()
+        return _view(row) if row else None
+
+    def page(self, principal: Principal, status: str | None, service: str | None, cursor: str | None,
+             limit: int) -> tuple[list[View], str | None]:
+        """Newest first; the cursor is where the previous page stopped."""
+        v = request_views.c
+        query = scoped(select(request_views), principal)
+        if status:
+            query = query.where(v.status == status)
+        if service:
+            query = query.where(v.service == service)
+        if cursor:
+            at, after_id = decode_cursor(cursor)
+            query = query.where(or_(v.submitted_at < at, and_(v.submitted_at == at, v.request_id < after_id)))
+        with self.engine.connect() as c:
+            rows = c.execute(query.order_by(v.submitted_at.desc(), v.request_id.desc()).limit(limit + 1)).all()
+        views = [_view(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return views, (encode_cursor(views[-1].request.submitted_at, str(views[-1].request.request_id)) if more else None)
+
+    def apply(self, tenant: str, request: RequestSnapshot) -> bool:
+        """Upsert a snapshot unless a newer version is there already (events may be redelivered)."""
+        with self.engine.begin() as c:
+            current = c.execute(select(request_views.c.version)
+                                .where(request_views.c.request_id == str(request.request_id))).scalar()
+            values = {"tenant": tenant, "service": request.service, "status": request.status.value,
+                      "submitted_at": request.submitted_at, "version": request.version,
+                      "sla_breached": request.sla_breached, "snapshot": request.model_dump_json(), "refusal": None}
+            if current is None:
+                c.execute(request_views.insert().values(request_id=str(request.request_id), **values))
+            elif request.version > current:
+                c.execute(request_views.update().where(request_views.c.request_id == str(request.request_id))
+                          .values(**values))
+            else:
+                return False
+        return True
+
+    def refused(self, request_id: str, reason: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(request_views.update().where(request_views.c.request_id == request_id).values(refusal=reason))
+
+
+class IdempotencyKeys:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def find(self, tenant: str, key: str) -> tuple[str, str] | None:
+        """(body hash, request id) recorded for this tenant's key."""
+        with self.engine.connect() as c:
+            row = c.execute(select(idempotency_keys.c.body_sha256, idempotency_keys.c.request_id).where(
+                idempotency_keys.c.tenant == tenant, idempotency_keys.c.key == key)).first()
+        return (row.body_sha256, row.request_id) if row else None
+
+    def record(self, tenant: str, key: str, body_sha256: str, request_id: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(idempotency_keys.insert().values(tenant=tenant, key=key, body_sha256=body_sha256,
+                                                       request_id=request_id))
+
+
+def encode_cursor(at: datetime, request_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([at.isoformat(), request_id]).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        at, request_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(at), str(request_id)
+    except (ValueError, TypeError):
+        raise ValueError("cursor: not a cursor this API returned") from None

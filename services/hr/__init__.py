@@ -1,0 +1,1 @@
+"""The hr service: its catalogue and its worker."""

@@ -1,0 +1,6 @@
+"""`python -m services.hr`: the HR worker, with payroll."""
+
+from services.hr import payroll
+from shared.request_agents import main
+
+main("hr", payroll.handlers)

@@ -1,0 +1,51 @@
+"""HR's own rule: payroll is charged monthly per payslip, once per tenant and period."""
+
+from datetime import date
+from uuid import uuid5
+
+from shared import lifecycle
+from shared.catalogue import Catalogue
+from shared.contracts import ChargeRecorded, PayrollRunRequested
+from shared.events import Event, EventCodec
+from shared.request_handlers import Handler, Outcome, Unprocessable
+from shared.tenants import Registry, RegistryError
+from shared.topics import CHARGES
+
+PAYROLL = "payroll"
+
+
+def run_key(period: str, tenant: str) -> str:
+    return f"payroll/{period}/{tenant}"
+
+
+def payroll_charge(registry: Registry, catalogue: Catalogue, tenant: str, period: str) -> ChargeRecorded:
+    """A charge for every payslip of `tenant`'s head count on the first day of `period`."""
+    first_day = date.fromisoformat(f"{period}-01")
+    tenant_record = registry.get(tenant)
+    if not tenant_record.active_on(first_day):
+        raise Unprocessable(f"{tenant} is not a tenant in {period}")
+    payslips = tenant_record.figures_on(first_day).staff
+    unit_price = catalogue.type(PAYROLL).price.unit_price
+    return ChargeRecorded(
+        charge_id=uuid5(lifecycle.NAMESPACE, f"charge/{run_key(period, tenant)}"),
+        service="hr", request_type=PAYROLL, kind="recurring", quantity=payslips, unit_price=unit_price,
+        amount=unit_price * payslips, cost_centre="PAYROLL", period=period,
+        description=f"Payroll {period}: {payslips} payslips",
+    )
+
+
+def handlers(catalogue: Catalogue, codec: EventCodec, registry: Registry) -> dict[str, Handler]:
+    def on_payroll_run(state, event: Event) -> Outcome:
+        if state is not None:
+            return Outcome()  # this tenant's payroll for this period is charged already
+        run = PayrollRunRequested.model_validate(event.data)
+        try:
+            charge = payroll_charge(registry, catalogue, event.tenant, run.period)
+        except RegistryError as exc:
+            raise Unprocessable(str(exc)) from None
+        charged = codec.build("uk.hps.finance.charge.recorded", "/hps/hr", event.tenant, charge,
+                              subject=run_key(run.period, event.tenant), id=charge.charge_id)
+        return Outcome({"payroll": charge.model_dump(mode="json"), "tenant": event.tenant},
+                       [(CHARGES, event.tenant, charged)])
+
+    return {"uk.hps.hr.payroll.run-requested": on_payroll_run}

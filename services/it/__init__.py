@@ -1,0 +1,1 @@
+"""The it service: its catalogue and its worker."""

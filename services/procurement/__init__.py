@@ -1,0 +1,1 @@
+"""The procurement service: its catalogue and its worker."""

@@ -1,0 +1,5 @@
+"""`python -m services.procurement`: the procurement worker."""
+
+from shared.request_agents import main
+
+main("procurement")

@@ -1,0 +1,173 @@
+"""The request lifecycle as the workers apply it, without Kafka."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from services.hr import payroll
+from shared.catalogue import load_all
+from shared.contracts import RequestSnapshot
+from shared.events import EventCodec
+from shared.request_handlers import RequestHandlers, Unprocessable
+from shared.tenants import Registry
+
+registry = Registry.load()
+codec = EventCodec(registry)
+catalogues = load_all()
+
+
+class Worker:
+    """One service's handlers over an in-memory table, as the faust agent drives them."""
+
+    def __init__(self, service: str, extra=None):
+        self.service = service
+        self.handlers = RequestHandlers(service, catalogues[service], codec).registry()
+        if extra:
+            self.handlers |= extra(catalogues[service], codec, registry)
+        self.table: dict = {}
+
+    def apply(self, key: str, event):
+        outcome = self.handlers[event.type](self.table.get(key), event)
+        if outcome.state is not None:
+            self.table[key] = outcome.state
+        return outcome.emits
+
+    def request(self, key: str) -> RequestSnapshot:
+        return RequestSnapshot.model_validate(self.table[key]["request"])
+
+
+def submitted(service, request_type, tenant="council", **requested):
+    request_id = uuid.uuid4()
+    data = {"request_id": str(request_id), "service": service, "request_type": request_type, "priority": "P3",
+            "description": "New starter in Adult Social Care", "cost_centre": "ASC-100",
+            "requested": requested, "submitted_by": f"{tenant}-user", "submitted_at": datetime.now(UTC).isoformat()}
+    return str(request_id), codec.build(f"uk.hps.{service}.request.submitted", "/hps/gateway", tenant, data,
+                                        subject=str(request_id))
+
+
+def transition(service, request_id, action, role="staff", tenant="council", **extra):
+    data = {"request_id": request_id, "action": action, "actor": "someone", "actor_role": role, **extra}
+    return codec.build(f"uk.hps.{service}.request.transition-requested", "/hps/gateway", tenant, data,
+                       subject=request_id)
+
+
+def test_a_laptop_request_runs_from_submission_to_a_charge():
+    it = Worker("it")
+    # The council asks for two laptops.
+    key, event = submitted("it", "laptop-provision", quantity=2)
+    [(topic, _, changed)] = it.apply(key, event)
+    assert topic == "it.events" and changed.data["status"] == "submitted"
+    assert changed.data["amount"] == "1700.00"
+    # IT staff accept, start and complete it, delivering two.
+    it.apply(key, transition("it", key, "accept"))
+    it.apply(key, transition("it", key, "start"))
+    emits = it.apply(key, transition("it", key, "complete", delivered={"quantity": 2}, period="2026-10"))
+    charge = next(e for topic, _, e in emits if topic == "finance.charges")
+    assert charge.tenant == "council"
+    assert charge.data["amount"] == "1700.00"
+    assert charge.data["period"] == "2026-10" and charge.data["request_id"] == key
+    assert it.request(key).status == "completed"
+
+
+def test_a_redelivered_event_changes_nothing_and_emits_the_same_ids():
+    it = Worker("it")
+    key, event = submitted("it", "account-setup", quantity=1)
+    it.apply(key, event)
+    accept = transition("it", key, "accept")
+    first = it.apply(key, accept)
+    assert it.apply(key, accept) == []
+    assert it.apply(key, event) == []
+    assert it.request(key).version == 2 and first[0][2].id
+
+
+def test_an_illegal_transition_is_refused_with_the_allowed_ones():
+    it = Worker("it")
+    key, event = submitted("it", "incident", hours="1.5")
+    it.apply(key, event)
+    [(_, _, refused)] = it.apply(key, transition("it", key, "complete", delivered={"hours": "2"}))
+    assert refused.type == "uk.hps.it.request.transition-refused"
+    assert "allowed: accept, reject" in refused.data["reason"]
+    assert it.request(key).status == "submitted"
+
+
+def test_a_partner_cannot_cancel_once_work_has_started():
+    hr = Worker("hr")
+    key, event = submitted("hr", "dbs-check", quantity=1)
+    hr.apply(key, event)
+    hr.apply(key, transition("hr", key, "accept"))
+    hr.apply(key, transition("hr", key, "start"))
+    [(_, _, refused)] = hr.apply(key, transition("hr", key, "cancel", role="partner"))
+    assert refused.data["status"] == "in_progress"
+
+
+def test_time_and_materials_charge_the_hours_delivered():
+    it = Worker("it")
+    key, event = submitted("it", "incident", hours="1")
+    it.apply(key, event)
+    it.apply(key, transition("it", key, "accept"))
+    it.apply(key, transition("it", key, "start"))
+    emits = it.apply(key, transition("it", key, "complete", delivered={"hours": "2.25"}))
+    charge = next(e for topic, _, e in emits if topic == "finance.charges")
+    assert Decimal(charge.data["amount"]) == Decimal("55.00") * Decimal("2.25")
+
+
+def test_a_large_order_waits_for_the_budget_holder():
+    procurement = Worker("procurement")
+    key, event = submitted("procurement", "purchase-order", value="45000.00")
+    procurement.apply(key, event)
+    assert procurement.request(key).status == "awaiting_approval"
+    [(_, _, refused)] = procurement.apply(key, transition("procurement", key, "accept"))
+    assert "allowed: none" in refused.data["reason"]
+    [(_, _, refused)] = procurement.apply(key, transition("procurement", key, "approve", role="partner"))
+    assert refused.type.endswith("transition-refused")
+    procurement.apply(key, transition("procurement", key, "approve", role="budget-holder"))
+    assert procurement.request(key).status == "submitted"
+
+
+def test_a_small_order_goes_straight_to_the_queue():
+    procurement = Worker("procurement")
+    key, event = submitted("procurement", "purchase-order", value="900.00")
+    procurement.apply(key, event)
+    assert procurement.request(key).status == "submitted"
+    assert procurement.request(key).amount == Decimal("15.00")  # the floor
+
+
+def test_an_overdue_request_is_flagged_once():
+    it = Worker("it")
+    key, event = submitted("it", "incident", hours="1")
+    it.apply(key, event)
+    due = it.request(key).sla_due_at
+    check = codec.build("uk.hps.it.request.sla-check", "/hps/it", "council", {"request_id": key}, subject=key)
+    assert it.apply(key, check) == []  # not due yet
+    late = check.model_copy(update={"time": due + timedelta(seconds=1), "id": uuid.uuid4()})
+    emits = it.apply(key, late)
+    assert [e.type for _, _, e in emits] == ["uk.hps.it.request.changed", "uk.hps.it.request.sla-breached"]
+    assert it.request(key).sla_breached
+    again = late.model_copy(update={"id": uuid.uuid4()})
+    assert it.apply(key, again) == []
+
+
+def test_a_transition_for_an_unknown_request_is_unprocessable():
+    with pytest.raises(Unprocessable):
+        Worker("it").apply("nope", transition("it", str(uuid.uuid4()), "accept"))
+
+
+def test_payroll_is_charged_once_per_tenant_and_period():
+    hr = Worker("hr", payroll.handlers)
+    run = codec.build("uk.hps.hr.payroll.run-requested", "/hps/gateway", "council",
+                      {"period": "2026-10", "requested_by": "finance"})
+    key = payroll.run_key("2026-10", "council")
+    [(topic, tenant_key, charge)] = hr.apply(key, run)
+    assert (topic, tenant_key) == ("finance.charges", "council")
+    assert charge.data["quantity"] == "3900" and charge.data["amount"] == "25350.00"
+    assert hr.apply(key, run.model_copy(update={"id": uuid.uuid4()})) == []
+
+
+def test_payroll_for_a_tenant_not_yet_joined_is_unprocessable():
+    hr = Worker("hr", payroll.handlers)
+    run = codec.build("uk.hps.hr.payroll.run-requested", "/hps/gateway", "police",
+                      {"period": "2026-10", "requested_by": "finance"})
+    with pytest.raises(Unprocessable, match="not a tenant in 2026-10"):
+        hr.apply(payroll.run_key("2026-10", "police"), run)
