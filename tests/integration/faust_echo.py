@@ -1,30 +1,32 @@
 """A faust-streaming worker that decodes tenant-tagged CloudEvents and re-publishes them.
 
-Run as `python -m tests.integration.faust_echo BOOTSTRAP SOURCE TARGET`."""
+Run as `python -m tests.integration.faust_echo BOOTSTRAP SOURCE TARGET STATE_DIR`."""
 
 import sys
 
+import faust
+
 from shared.events import EventCodec
-from shared.settings import Settings
 from shared.tenants import Registry
-from shared.worker import faust_app, raw_topic, run
 
 
-def main(bootstrap: str, source: str, target: str) -> None:
-    app = faust_app("echo-test", Settings(kafka_bootstrap=bootstrap, state_dir=".hps-test"))
+def main(bootstrap: str, source: str, target: str, state_dir: str) -> None:
+    app = faust.App("hps-echo-test", broker=f"kafka://{bootstrap}", store="memory://", web_enabled=False,
+                    topic_replication_factor=1, producer_acks=-1, consumer_auto_offset_reset="earliest",
+                    datadir=state_dir)
     codec = EventCodec(Registry.load())
-    outgoing = raw_topic(app, target)
+    outgoing = app.topic(target, key_serializer="raw", value_serializer="raw")
 
-    @app.agent(raw_topic(app, source))
+    @app.agent(app.topic(source, key_serializer="raw", value_serializer="raw"))
     async def echo(stream):
         async for message in stream.events():
             event = codec.decode(message.message.value, list(message.message.headers))
             key, value, headers = codec.encode(event, event.tenant)
             await outgoing.send(key=key, value=value, headers=headers)
 
-    sys.argv = [sys.argv[0], "worker"]
-    run(app)
+    sys.argv = [sys.argv[0], "worker", "--loglevel", "warning"]
+    faust.Worker(app, loglevel="warning").execute_from_commandline()
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])

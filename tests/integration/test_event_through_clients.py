@@ -54,9 +54,10 @@ async def consume(bootstrap: str, topic: str, count: int, group: str | None = No
     return received
 
 
-async def test_a_faust_agent_receives_and_republishes_the_event_intact(kafka_bootstrap):
+async def test_a_faust_agent_receives_and_republishes_the_event_intact(kafka_bootstrap, tmp_path):
     source, target = new_topic(kafka_bootstrap), new_topic(kafka_bootstrap)
-    worker = subprocess.Popen([sys.executable, "-m", "tests.integration.faust_echo", kafka_bootstrap, source, target],
+    worker = subprocess.Popen([sys.executable, "-m", "tests.integration.faust_echo", kafka_bootstrap, source, target,
+                               str(tmp_path)],
                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ)
     try:
         # The council records a shared cost; the hospital another.

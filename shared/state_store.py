@@ -1,0 +1,51 @@
+"""A service worker's own state in its database: one row per entity (a request, a payroll run).
+
+Held in SQL rather than in process memory so a restarted or replaced worker carries on exactly
+where the last one stopped; `overdue_at` is indexed so the SLA clock finds late requests
+without reading every row.
+"""
+
+import json
+from datetime import datetime
+
+from sqlalchemy import Column, DateTime, Engine, Index, MetaData, String, Table, Text, select
+
+metadata = MetaData()
+
+worker_state = Table(
+    "worker_state", metadata,
+    Column("service", String(32), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("tenant", String(32), nullable=False),
+    Column("state", Text, nullable=False),
+    Column("overdue_at", DateTime(timezone=True)),  # when an open request passes its SLA; else null
+    Index("ix_worker_state_overdue", "service", "overdue_at"),
+)
+
+
+class StateStore:
+    def __init__(self, engine: Engine, service: str):
+        self.engine, self.service = engine, service
+        metadata.create_all(engine)
+
+    def get(self, key: str) -> dict | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(worker_state.c.state).where(worker_state.c.service == self.service,
+                                                               worker_state.c.key == key)).first()
+        return json.loads(row.state) if row else None
+
+    def put(self, key: str, tenant: str, state: dict, overdue_at: datetime | None) -> None:
+        values = {"tenant": tenant, "state": json.dumps(state), "overdue_at": overdue_at}
+        t = worker_state.c
+        with self.engine.begin() as c:
+            updated = c.execute(worker_state.update().where(t.service == self.service, t.key == key).values(**values))
+            if updated.rowcount == 0:
+                c.execute(worker_state.insert().values(service=self.service, key=key, **values))
+
+    def overdue(self, now: datetime, limit: int = 500) -> list[tuple[str, str]]:
+        """(key, tenant) of open requests past their SLA target and not yet flagged."""
+        t = worker_state.c
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.key, t.tenant).where(t.service == self.service, t.overdue_at < now)
+                             .order_by(t.overdue_at).limit(limit)).all()
+        return [(r.key, r.tenant) for r in rows]

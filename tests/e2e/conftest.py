@@ -1,0 +1,39 @@
+import pytest
+
+from tests.conftest import free_port
+from tests.e2e.platform import Client, Platform
+
+# IT's P1 incidents breach after three seconds here, so the SLA clock can be seen to tick.
+FAST_IT_SLA = """
+service: it
+name: IT
+sla: {P1: 4h, P2: 8h, P3: 3d, P4: 10d}
+request_types:
+  laptop-provision: {name: Laptop provision, price: {model: fixed, unit_price: "850.00"}}
+  account-setup: {name: Account set-up, price: {model: fixed, unit_price: "45.00"}}
+  incident:
+    name: Incident
+    price: {model: time_and_materials, hourly_rate: "55.00"}
+    sla: {P1: 3s, P2: 4h, P3: 1d, P4: 3d}
+"""
+
+
+@pytest.fixture(scope="package")
+def platform(kafka_bootstrap, tmp_path_factory):
+    state = tmp_path_factory.mktemp("platform")
+    catalogues = state / "catalogues"
+    catalogues.mkdir()
+    (catalogues / "it.yaml").write_text(FAST_IT_SLA)
+    running = Platform(kafka_bootstrap, state, free_port(), {"HPS_CATALOGUE_DIR": str(catalogues)})
+    running.start_all()
+    try:
+        yield running
+    finally:
+        running.stop_all()
+
+
+@pytest.fixture(scope="package")
+def as_(platform):
+    """as_("dev-council") is the API as the council's requester sees it."""
+    clients = {}
+    return lambda token: clients.setdefault(token, Client(platform.url, token))

@@ -1,0 +1,89 @@
+"""The platform's processes, started for a test module as `hps up` starts them."""
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from shared.topics import SERVICES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Platform:
+    bootstrap: str
+    state_dir: Path
+    port: int
+    extra_env: dict = field(default_factory=dict)
+    processes: dict = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict:
+        return {**os.environ, "HPS_KAFKA_BOOTSTRAP": self.bootstrap, "HPS_STATE_DIR": str(self.state_dir),
+                "HPS_GATEWAY_PORT": str(self.port), "HPS_API_URL": self.url, **self.extra_env}
+
+    def start(self, name: str) -> None:
+        log = open(self.state_dir / f"{name}.log", "ab")
+        self.processes[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=self.env,
+                                                stdout=log, stderr=subprocess.STDOUT)
+
+    def stop(self, name: str, kill: bool = False) -> None:
+        process = self.processes.pop(name)
+        process.kill() if kill else process.terminate()
+        process.wait(60)
+
+    def start_all(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("gateway", *SERVICES):
+            self.start(name)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{self.url}/health").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the gateway did not come up; see {self.state_dir}/gateway.log")
+            time.sleep(0.3)
+
+    def stop_all(self) -> None:
+        for name in list(self.processes):
+            self.stop(name)
+
+
+class Client:
+    """The partner API as one principal sees it."""
+
+    def __init__(self, url: str, token: str):
+        self.http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+    def submit(self, service: str, request_type: str, headers=None, **fields) -> httpx.Response:
+        body = {"service": service, "type": request_type, "priority": "P3", "description": f"{request_type} please",
+                "cost_centre": "CC-100", **fields}
+        return self.http.post("/v1/requests", json=body, headers=headers or {})
+
+    def get(self, request_id: str) -> httpx.Response:
+        return self.http.get(f"/v1/requests/{request_id}")
+
+    def move(self, request_id: str, action: str, **fields) -> httpx.Response:
+        return self.http.post(f"/v1/requests/{request_id}/transitions", json={"action": action, **fields})
+
+    def await_status(self, request_id: str, status: str, timeout_s: float = 30) -> dict:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            response = self.get(request_id)
+            if response.status_code == 200 and response.json()["status"] == status:
+                return response.json()
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{request_id} not {status} after {timeout_s}s: {response.text}")
+            time.sleep(0.1)

@@ -1,0 +1,208 @@
+"""Partners, staff and the services, end to end through the real broker."""
+
+import json
+import uuid
+from decimal import Decimal
+
+from aiokafka import AIOKafkaProducer
+
+from shared.events import EventCodec
+from shared.tenants import Registry
+from tests.e2e.kafka_reading import read_until
+
+codec = EventCodec(Registry.load())
+
+# (service, type, what is asked and delivered, the charge it must raise)
+WORK = [
+    ("it", "laptop-provision", {"quantity": 2}, Decimal("1700.00")),
+    ("hr", "advice-case", {"hours": "3.5"}, Decimal("168.00")),
+    ("procurement", "tender", {"value": "80000.00"}, Decimal("1200.00")),
+    ("finance", "ap-invoice", {"quantity": 40}, Decimal("128.00")),
+]
+STAFF = {s: f"dev-staff-{s}" for s in ("it", "hr", "procurement", "finance")}
+
+
+def complete(as_, service, request_id, delivered):
+    staff = as_(STAFF[service])
+    for action, status in (("accept", "accepted"), ("start", "in_progress")):
+        assert staff.move(request_id, action).status_code == 202
+        staff.await_status(request_id, status)
+    assert staff.move(request_id, "complete", period="2026-10", **delivered).status_code == 202
+    return staff.await_status(request_id, "completed")
+
+
+def charges_of(messages, request_ids):
+    found = {}
+    for m in messages:
+        event = codec.decode(m.value, m.headers)
+        if event.data.get("request_id") in request_ids:
+            found[event.data["request_id"]] = (event, m.key.decode())
+    return found
+
+
+async def test_three_partners_work_through_all_four_services_into_charges(platform, as_):
+    submitted = {}  # request id -> (tenant, expected amount)
+    for tenant in ("council", "ccg", "hospital"):
+        partner = as_(f"dev-{tenant}")
+        for service, request_type, measures, amount in WORK:
+            response = partner.submit(service, request_type, **measures)
+            assert response.status_code == 202, response.text
+            submitted[response.json()["request_id"]] = (tenant, service, measures, amount)
+
+    for request_id, (tenant, service, measures, _) in submitted.items():
+        if service == "procurement":  # £80,000 is above the tender approval limit
+            as_(f"dev-{tenant}").await_status(request_id, "awaiting_approval")
+            assert as_(f"dev-{tenant}-budget").move(request_id, "approve").status_code == 202
+        as_(f"dev-{tenant}").await_status(request_id, "submitted")
+        complete(as_, service, request_id, measures)
+
+    messages = await read_until(platform.bootstrap, "finance.charges",
+                                lambda ms: len(charges_of(ms, submitted)) == len(submitted))
+    for request_id, (event, key) in charges_of(messages, submitted).items():
+        tenant, service, _, amount = submitted[request_id]
+        assert event.tenant == tenant and key == tenant
+        assert event.data["service"] == service and event.data["period"] == "2026-10"
+        assert Decimal(event.data["amount"]) == amount
+
+    for tenant in ("council", "ccg", "hospital"):
+        listing = as_(f"dev-{tenant}").http.get("/v1/requests", params={"limit": 200}).json()["items"]
+        assert {r["tenant"] for r in listing} == {tenant}
+        assert {r for r in submitted if submitted[r][0] == tenant} <= {r["request_id"] for r in listing}
+
+
+def test_resubmitting_with_an_idempotency_key_returns_the_same_request(as_):
+    council = as_("dev-council")
+    key = {"Idempotency-Key": f"order-{uuid.uuid4()}"}
+    first = council.submit("it", "account-setup", quantity=3, headers=key)
+    again = council.submit("it", "account-setup", quantity=3, headers=key)
+    assert first.status_code == again.status_code == 202
+    assert first.json()["request_id"] == again.json()["request_id"]
+    changed = council.submit("it", "account-setup", quantity=4, headers=key)
+    assert changed.status_code == 409
+    assert changed.json()["error"]["code"] == "idempotency_conflict"
+    # The same key is the hospital's own business.
+    assert as_("dev-hospital").submit("it", "account-setup", quantity=4, headers=key).status_code == 202
+
+
+def test_another_tenants_request_is_not_found_on_every_endpoint(as_):
+    request_id = as_("dev-council").submit("hr", "dbs-check", quantity=1).json()["request_id"]
+    as_("dev-council").await_status(request_id, "submitted")
+    hospital = as_("dev-hospital")
+    assert hospital.get(request_id).status_code == 404
+    for action in ("cancel", "accept", "complete"):
+        response = hospital.move(request_id, action)
+        assert response.status_code == 404 and request_id not in json.dumps(response.json().get("items", []))
+    listed = hospital.http.get("/v1/requests", params={"limit": 200}).json()["items"]
+    assert request_id not in {r["request_id"] for r in listed}
+    # Staff of another service do not see it either.
+    assert as_("dev-staff-it").get(request_id).status_code == 404
+
+
+def test_an_illegal_transition_is_a_409_listing_the_allowed_ones(as_):
+    request_id = as_("dev-council").submit("it", "laptop-provision", quantity=1).json()["request_id"]
+    as_("dev-council").await_status(request_id, "submitted")
+    response = as_("dev-staff-it").move(request_id, "complete", quantity=1)
+    assert response.status_code == 409
+    assert response.json()["error"]["allowed"] == ["accept", "reject"]
+    assert as_("dev-council").move(request_id, "accept").json()["error"]["allowed"] == ["cancel"]
+
+
+def test_a_partner_cancels_before_work_starts_but_not_after(as_):
+    council, staff = as_("dev-council"), as_("dev-staff-hr")
+    first = council.submit("hr", "dbs-check", quantity=1).json()["request_id"]
+    council.await_status(first, "submitted")
+    assert council.move(first, "cancel").status_code == 202
+    council.await_status(first, "cancelled")
+    second = council.submit("hr", "dbs-check", quantity=1).json()["request_id"]
+    council.await_status(second, "submitted")
+    staff.move(second, "accept")
+    staff.await_status(second, "accepted")
+    staff.move(second, "start")
+    staff.await_status(second, "in_progress")
+    assert council.move(second, "cancel").status_code == 409
+
+
+def test_an_order_above_the_threshold_waits_for_the_budget_holder(as_):
+    council, budget_holder = as_("dev-council"), as_("dev-council-budget")
+    large = council.submit("procurement", "purchase-order", value="15000.00").json()["request_id"]
+    small = council.submit("procurement", "purchase-order", value="2000.00").json()["request_id"]
+    council.await_status(small, "submitted")
+    council.await_status(large, "awaiting_approval")
+    assert as_("dev-staff-procurement").move(large, "accept").status_code == 409
+    assert council.move(large, "approve").status_code == 409  # a requester is not the budget holder
+    assert as_("dev-hospital-budget").move(large, "approve").status_code == 404
+    assert budget_holder.move(large, "approve").status_code == 202
+    council.await_status(large, "submitted")
+
+
+async def test_payroll_is_charged_once_per_period_even_when_run_twice(platform, as_):
+    for token in ("dev-finance", "dev-staff-hr"):
+        response = as_(token).http.post("/v1/payroll/runs", json={"period": "2026-08"})
+        assert response.status_code == 202 and response.json()["tenants"] == ["council", "ccg", "hospital"]
+
+    def payroll(messages):
+        return [codec.decode(m.value, m.headers) for m in messages
+                if b'"payroll"' in m.value and b'"2026-08"' in m.value]
+
+    await read_until(platform.bootstrap, "finance.charges", lambda ms: len(payroll(ms)) >= 3)
+    # A further run of the same period, then a marker run of another one, which must arrive after it.
+    as_("dev-finance").http.post("/v1/payroll/runs", json={"period": "2026-08"})
+    as_("dev-finance").http.post("/v1/payroll/runs", json={"period": "2026-07"})
+    messages = await read_until(platform.bootstrap, "finance.charges",
+                                lambda ms: sum(b'"2026-07"' in m.value and b'"payroll"' in m.value for m in ms) >= 3)
+    august = payroll(messages)
+    assert sorted(e.tenant for e in august) == ["ccg", "council", "hospital"]
+    council = next(e for e in august if e.tenant == "council")
+    assert council.data["quantity"] == "3900" and council.data["amount"] == "25350.00"
+    assert as_("dev-council").http.post("/v1/payroll/runs", json={"period": "2026-08"}).status_code == 403
+
+
+async def test_a_poison_message_is_dead_lettered_and_the_worker_goes_on(platform, as_):
+    producer = AIOKafkaProducer(bootstrap_servers=platform.bootstrap, acks="all")
+    await producer.start()
+    poison = f"not an event {uuid.uuid4()}".encode()
+    untagged = json.dumps({"specversion": "1.0", "id": str(uuid.uuid4()), "source": "/hps/x",
+                           "type": "uk.hps.it.request.submitted", "time": "2026-10-01T00:00:00Z", "data": {}}).encode()
+    await producer.send_and_wait("it.requests", poison, key=b"poison")
+    await producer.send_and_wait("it.requests", untagged, key=b"poison")
+    await producer.stop()
+
+    request_id = as_("dev-council").submit("it", "account-setup", quantity=1).json()["request_id"]
+    as_("dev-council").await_status(request_id, "submitted")
+
+    messages = await read_until(platform.bootstrap, "ops.dead-letters",
+                                lambda ms: {poison, untagged} <= {m.value for m in ms})
+    letters = {m.value: dict(m.headers) for m in messages}
+    assert letters[poison]["hps_dlq_topic"] == b"it.requests"
+    assert int(letters[poison]["hps_dlq_offset"]) >= 0 and b"not JSON" in letters[poison]["hps_dlq_reason"]
+    assert b"missing tenant" in letters[untagged]["hps_dlq_reason"]
+
+
+def test_request_state_survives_a_worker_restart(platform, as_):
+    council, staff = as_("dev-council"), as_("dev-staff-it")
+    request_id = council.submit("it", "laptop-provision", quantity=1).json()["request_id"]
+    council.await_status(request_id, "submitted")
+    staff.move(request_id, "accept")
+    staff.await_status(request_id, "accepted")
+
+    platform.stop("it", kill=True)
+    platform.start("it")
+
+    # The restarted worker knows the request was accepted: start is legal, and completes it.
+    staff.move(request_id, "start")
+    staff.await_status(request_id, "in_progress", timeout_s=90)
+    staff.move(request_id, "complete", quantity=1)
+    assert staff.await_status(request_id, "completed")["amount"] == "850.00"
+
+
+async def test_an_overdue_incident_raises_an_sla_breach_event(platform, as_):
+    council = as_("dev-council")
+    response = council.submit("it", "incident", hours="1", priority="P1")
+    assert response.status_code == 202
+    request_id = response.json()["request_id"]
+    messages = await read_until(platform.bootstrap, "it.events",
+                                lambda ms: any(request_id.encode() in m.value and b"sla-breached" in m.value for m in ms))
+    breach = next(codec.decode(m.value, m.headers) for m in messages
+                  if request_id.encode() in m.value and b"sla-breached" in m.value)
+    assert breach.tenant == "council" and breach.data["priority"] == "P1"
+    assert council.await_status(request_id, "submitted")["sla_breached"] is True
