@@ -58,15 +58,21 @@ class Agreement(_Strict):
     shares: dict[str, Decimal]
 
 
+class Unit(_Strict):
+    code: str = Field(pattern=r"^[a-z][a-z0-9-]{1,31}$")
+    name: str
+
+
 class RegistryFile(_Strict):
+    unit: Unit = Unit(code="hps", name="Shared unit")
     tenants: tuple[Tenant, ...]
     agreements: tuple[Agreement, ...] = ()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> "RegistryFile":
         codes = [t.code for t in self.tenants]
-        if len(set(codes)) != len(codes):
-            raise ValueError("tenant codes must be unique")
+        if len(set(codes)) != len(codes) or self.unit.code in codes:
+            raise ValueError("tenant codes must be unique and differ from the unit's")
         for t in self.tenants:
             if t.successor and t.successor not in codes:
                 raise ValueError(f"{t.code}: successor {t.successor} is not a tenant")
@@ -82,6 +88,7 @@ class RegistryFile(_Strict):
 class Registry:
     tenants: Mapping[str, Tenant]
     agreements: tuple[Agreement, ...] = field(default=())
+    unit: Unit = Unit(code="hps", name="Shared unit")
 
     @classmethod
     def load(cls, path: Path | None = None) -> "Registry":
@@ -91,10 +98,11 @@ class Registry:
             parsed = RegistryFile.model_validate(yaml.safe_load(text))
         except (ValidationError, yaml.YAMLError) as exc:
             raise RegistryError(f"tenant registry {path or 'defaults'} is invalid: {exc}") from exc
-        return cls({t.code: t for t in parsed.tenants}, parsed.agreements)
+        return cls({t.code: t for t in parsed.tenants}, parsed.agreements, parsed.unit)
 
     def __contains__(self, code: object) -> bool:
-        return code in self.tenants
+        """A code events may be tagged with: a tenant's, or the shared unit's own."""
+        return code in self.tenants or code == self.unit.code
 
     def get(self, code: str) -> Tenant:
         try:

@@ -4,6 +4,8 @@ engine answers, else the local launcher. Every test that needs a broker gets a r
 import os
 import socket
 import subprocess
+import uuid
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +48,26 @@ def kafka_bootstrap(tmp_path_factory):
             yield broker.bootstrap
         finally:
             broker.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A fresh database on a real PostgreSQL: HPS_TEST_DATABASE_URL's server if set, else the
+    machine's packaged cluster, started (and installed) by deploy/postgres-local.sh."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"hps_test_{uuid.uuid4().hex[:8]}"
+    if base := os.environ.get("HPS_TEST_DATABASE_URL"):
+        admin = make_url(base)
+    else:
+        script = Path(__file__).resolve().parents[1] / "deploy" / "postgres-local.sh"
+        admin = make_url(subprocess.run(["bash", str(script)], check=True, capture_output=True, text=True)
+                         .stdout.strip().splitlines()[-1])
+    server = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with server.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    yield admin.set(database=name).render_as_string(hide_password=False)
+    with server.connect() as c:
+        c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    server.dispose()

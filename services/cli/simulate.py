@@ -10,7 +10,7 @@ import typer
 from rich.progress import Progress
 
 from services.cli.client import Api, ApiFailure
-from services.gateway.auth import Principal, load_tokens
+from shared.api.auth import Principal, load_tokens
 from shared.catalogue import Catalogue, load_all
 from shared.money import largest_remainder
 from shared.settings import get_settings

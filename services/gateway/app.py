@@ -5,8 +5,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.gateway import errors, readmodel, store
-from services.gateway.auth import load_tokens
+from services.gateway import readmodel, store
+from shared.api import errors
+from shared.api.auth import load_tokens
 from services.gateway.routes import router
 from shared import bus
 from shared.catalogue import load_all

@@ -5,11 +5,11 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 from uuid import UUID, uuid4, uuid5
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from kafka.errors import KafkaError
 
-from services.gateway.auth import Principal
-from services.gateway.errors import ApiError
+from shared.api.auth import Principal, PrincipalDep, require
+from shared.api.errors import ApiError
 from services.gateway.schemas import (Accepted, NewRequest, Page, PayrollRun, PayrollRunAccepted, TransitionAccepted,
                                       TransitionBody)
 from services.gateway.store import View
@@ -20,24 +20,6 @@ from shared.contracts import Measures, RequestSubmitted, Status, TransitionReque
 from shared.topics import requests_topic
 
 router = APIRouter(prefix="/v1")
-
-
-def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
-    who = request.app.state.tokens.get(token.strip())
-    if who is None:
-        raise ApiError(401, "unauthorized", "unknown or expired token")
-    return who
-
-
-PrincipalDep = Annotated[Principal, Depends(principal)]
-
-
-def require(who: Principal, *roles: str) -> None:
-    if who.role not in roles:
-        raise ApiError(403, "forbidden", f"role {who.role} cannot do this; needs {' or '.join(roles)}")
 
 
 async def send(request: Request, topic: str, event, key: str) -> None:

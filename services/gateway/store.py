@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import (Boolean, Column, DateTime, Engine, Index, Integer, MetaData, String, Table, Text, and_,
                         or_, select)
 
-from services.gateway.auth import Principal
+from shared.api.auth import Principal
 from shared.contracts import RequestSnapshot
 
 metadata = MetaData()

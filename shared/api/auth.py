@@ -2,10 +2,13 @@
 
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
+from fastapi import Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, model_validator
+
+from shared.api.errors import ApiError
 
 from shared.topics import SERVICES
 
@@ -42,5 +45,24 @@ class TokenFile(BaseModel):
 
 
 def load_tokens(path: Path | None) -> dict[str, Principal]:
-    text = path.read_text() if path else resources.files("services.gateway").joinpath("tokens.yaml").read_text()
+    text = path.read_text() if path else resources.files("shared").joinpath("tokens.yaml").read_text()
     return TokenFile.model_validate(yaml.safe_load(text)).tokens
+
+
+def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    """The caller, from `app.state.tokens`; the one place to swap for OIDC/JWT validation."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
+    who = request.app.state.tokens.get(token.strip())
+    if who is None:
+        raise ApiError(401, "unauthorized", "unknown or expired token")
+    return who
+
+
+PrincipalDep = Annotated[Principal, Depends(principal)]
+
+
+def require(who: Principal, *roles: str) -> None:
+    if who.role not in roles:
+        raise ApiError(403, "forbidden", f"role {who.role} cannot do this; needs {' or '.join(roles)}")

@@ -1,0 +1,183 @@
+"""The ledger against real databases: one contract, run on SQLite and on PostgreSQL."""
+
+import uuid
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select, text
+
+from services.finance.ledger import tables as t
+from services.finance.ledger.book import Conflict, Ledger, Unpostable
+from services.finance.ledger.closing import MonthEnd, PeriodClosed
+from services.finance.ledger.schema import upgrade
+from shared.db import engine as make_engine
+from shared.events import EventCodec
+from shared.tenants import Registry
+
+registry = Registry.load()
+codec = EventCodec(registry)
+
+
+def charge(tenant, amount, period="2026-10", service="it", request_type="laptop-provision", **extra):
+    data = {"charge_id": str(uuid.uuid4()), "service": service, "request_type": request_type, "quantity": "1",
+            "unit_price": amount, "amount": amount, "cost_centre": "CC-1", "period": period,
+            "request_id": str(uuid.uuid4()), "description": "work", **extra}
+    return codec.build("uk.hps.finance.charge.recorded", f"/hps/{service}", tenant, data)
+
+
+def shared_cost(amount, basis, period="2026-10", service="it"):
+    data = {"cost_id": str(uuid.uuid4()), "service": service, "description": f"{service} {basis} cost",
+            "amount": amount, "period": period, "basis": basis, "recorded_by": "finance"}
+    return codec.build("uk.hps.finance.shared-cost.recorded", "/hps/finance", "hps", data)
+
+
+class LedgerContract:
+    @pytest.fixture
+    def db(self):
+        raise NotImplementedError
+
+    @pytest.fixture
+    def ledger(self, db):
+        upgrade(db)
+        return Ledger(db, registry)
+
+    @pytest.fixture
+    def month_end(self, db, ledger):
+        return MonthEnd(db, registry)
+
+    def test_an_event_is_applied_once_however_often_it_arrives(self, ledger, db):
+        event = charge("council", "850.00")
+        assert ledger.apply(event) is True
+        assert ledger.apply(event) is False
+        with db.connect() as c:
+            assert c.execute(select(func.count()).select_from(t.postings)).scalar() == 2
+
+    def test_the_same_id_with_other_content_is_a_conflict_and_posts_nothing(self, ledger, db):
+        event = charge("council", "850.00")
+        ledger.apply(event)
+        tampered = event.model_copy(update={"data": {**event.data, "amount": "999.00", "unit_price": "999.00"}})
+        with pytest.raises(Conflict):
+            ledger.apply(tampered)
+        with db.connect() as c:
+            assert c.execute(select(func.sum(t.postings.c.debit))).scalar() == Decimal("850.00")
+
+    def test_every_event_posts_equal_debits_and_credits(self, ledger, month_end, db):
+        for tenant, amount in [("council", "10.01"), ("ccg", "0.03"), ("hospital", "1234.56")]:
+            ledger.apply(charge(tenant, amount))
+        ledger.apply(shared_cost("1000.00", "staff"))
+        month_end.close("2026-10", "finance")
+        with db.connect() as c:
+            rows = c.execute(select(t.postings.c.event_id, func.sum(t.postings.c.debit), func.sum(t.postings.c.credit))
+                             .group_by(t.postings.c.event_id)).all()
+        assert rows and all(debits == credits for _, debits, credits in rows)
+
+    def test_statements_add_up_to_every_charge_and_shared_cost_exactly(self, ledger, month_end):
+        charges = [charge("council", "850.00"), charge("ccg", "45.00", service="hr", request_type="dbs-check"),
+                   charge("hospital", "168.33", service="hr", request_type="advice-case")]
+        costs = [shared_cost("18500.00", "sites"), shared_cost("6200.01", "staff", service="hr"),
+                 shared_cost("42000.00", "fixed", service="finance"), shared_cost("9800.00", "budget"),
+                 shared_cost("7500.00", "usage", service="hr")]
+        for event in charges + costs:
+            ledger.apply(event)
+        statements = month_end.close("2026-10", "finance")
+        assert [s["tenant"]["code"] for s in statements] == ["ccg", "council", "hospital"]
+        expected = sum(Decimal(e.data["amount"]) for e in charges + costs)
+        assert sum(Decimal(s["totals"]["total"]) for s in statements) == expected
+        for s in statements:
+            lines = [Decimal(line["amount"]) for group in s["direct_charges"] for line in group["lines"]]
+            lines += [Decimal(line["share"]) for line in s["shared_costs"]]
+            assert sum(lines, Decimal(0)) == Decimal(s["totals"]["total"])
+            assert len({s["statement_number"], s["content_sha256"]}) == 2
+        # Usage: only the tenants that used HR in October share its usage-based cost.
+        usage_shares = {s["tenant"]["code"]: [x for x in s["shared_costs"] if x["basis"] == "usage"] for s in statements}
+        assert usage_shares["council"] == []
+        assert sum(Decimal(x["share"]) for x in usage_shares["ccg"] + usage_shares["hospital"]) == Decimal("7500.00")
+        assert all(r.difference == 0 for r in month_end.reconcile("2026-10"))
+
+    def test_the_pct_hands_its_shares_to_the_ccg_from_april_2013(self, ledger, month_end):
+        ledger.apply(shared_cost("1000.00", "staff", period="2013-03"))
+        ledger.apply(shared_cost("1000.00", "staff", period="2013-04"))
+        ledger.apply(charge("pct", "50.00", period="2013-04"))  # tagged PCT after its end
+        march = {s["tenant"]["code"]: s for s in month_end.close("2013-03", "finance")}
+        april = {s["tenant"]["code"]: s for s in month_end.close("2013-04", "finance")}
+        assert set(march) == {"council", "pct", "hospital"}
+        assert set(april) == {"council", "ccg", "hospital"}
+        assert march["pct"]["shared_costs"][0]["share"] == "184.21"  # 1400 of 7600 staff
+        assert april["ccg"]["direct_charges"][0]["amount"] == "50.00"
+
+    def test_onboarding_the_police_changes_every_share_from_their_start(self, ledger, month_end):
+        ledger.apply(shared_cost("10000.00", "fixed", period="2027-03"))
+        ledger.apply(shared_cost("10000.00", "fixed", period="2027-04"))
+        march = {s["tenant"]["code"]: s["totals"]["total"] for s in month_end.preview("2027-03")}
+        april = {s["tenant"]["code"]: s["totals"]["total"] for s in month_end.preview("2027-04")}
+        assert march == {"ccg": "2000.00", "council": "6000.00", "hospital": "2000.00"}
+        assert april == {"ccg": "1500.00", "council": "4500.00", "hospital": "1500.00", "police": "2500.00"}
+
+    def test_a_late_charge_lands_on_the_next_open_statement_as_an_adjustment(self, ledger, month_end):
+        ledger.apply(charge("council", "100.00", period="2026-09"))
+        month_end.close("2026-09", "finance")
+        late = charge("council", "40.00", period="2026-09")
+        ledger.apply(late)
+        october = {s["tenant"]["code"]: s for s in month_end.close("2026-10", "finance")}["council"]
+        [adjustment] = october["prior_period_adjustments"]
+        assert adjustment["original_period"] == "2026-09" and adjustment["amount"] == "40.00"
+        assert adjustment["event_id"] == str(late.id)
+        assert october["totals"]["total"] == "40.00"
+        assert all(r.difference == 0 for r in month_end.reconcile("2026-09"))
+
+    def test_a_correction_is_a_reversal_plus_a_new_entry(self, ledger, month_end, db):
+        original = charge("hospital", "165.00", service="hr", request_type="advice-case")
+        ledger.apply(original)
+        correction = charge("hospital", "110.00", service="hr", request_type="advice-case", kind="correction",
+                            corrects=original.data["charge_id"])
+        ledger.apply(correction)
+        [hospital] = month_end.preview("2026-10", "hospital")
+        kinds = sorted((a["type"], a["amount"]) for a in hospital["prior_period_adjustments"])
+        assert kinds == [("charge", "110.00"), ("reversal", "-165.00")]
+        assert hospital["totals"]["total"] == "110.00"
+        with db.connect() as c:  # the original entry is still there, untouched
+            assert c.execute(select(func.count()).select_from(t.postings)
+                             .where(t.postings.c.source_id == original.data["charge_id"])).scalar() == 4
+        with pytest.raises(Unpostable, match="corrected already"):
+            ledger.apply(charge("hospital", "100.00", kind="correction", corrects=original.data["charge_id"]))
+
+    def test_an_issued_statement_cannot_be_reissued_or_altered(self, ledger, month_end, db):
+        ledger.apply(charge("council", "850.00"))
+        [_, council, _] = month_end.close("2026-10", "finance")
+        with pytest.raises(PeriodClosed, match="cannot be reissued"):
+            month_end.close("2026-10", "finance")
+        for statement in (f"UPDATE ledger_statements SET total = 0 WHERE number = '{council['statement_number']}'",
+                          "DELETE FROM ledger_postings", "UPDATE ledger_postings SET debit = 0"):
+            with pytest.raises(Exception, match="immutable"):
+                with db.begin() as c:
+                    c.execute(text(statement))
+        assert month_end.preview("2026-10", "council")[0]["totals"]["total"] == "850.00"
+
+    def test_reconciliation_finds_what_does_not_add_up(self, ledger, month_end, db):
+        ledger.apply(charge("council", "850.00"))
+        assert [r.difference for r in month_end.reconcile("2026-10")] == [0]
+        with db.begin() as c:  # a posting with no source behind it
+            c.execute(t.postings.insert().values(event_id="rogue", source="charge", source_id="rogue",
+                                                 account="receivable:council", tenant="council", service="it",
+                                                 debit=Decimal("0.01"), credit=0, period="2026-10",
+                                                 original_period="2026-10", posted_at=func.now()))
+        [it] = month_end.reconcile("2026-10")
+        assert it.difference == Decimal("0.01")
+
+
+class TestLedgerOnSQLite(LedgerContract):
+    @pytest.fixture
+    def db(self, tmp_path):
+        engine = make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+        yield engine
+        engine.dispose()
+
+
+class TestLedgerOnPostgres(LedgerContract):
+    @pytest.fixture
+    def db(self, postgres_url):
+        engine = make_engine(postgres_url)
+        with engine.begin() as c:
+            c.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        yield engine
+        engine.dispose()
