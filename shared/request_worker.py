@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer
 from shared import bus, lifecycle
 from shared.catalogue import Catalogue
 from shared.catalogue import load as load_catalogue
+from shared.consuming import consume
 from shared.contracts import RequestSnapshot, SlaCheck, type_name
 from shared.db import engine
 from shared.events import EventCodec, InvalidEvent
@@ -52,13 +53,7 @@ class Worker:
         clock = asyncio.create_task(self._sla_clock())
         self.log.info("worker_ready", topic=self.topic)
         try:
-            while not self.stopping.is_set():
-                batches = await consumer.getmany(timeout_ms=500, max_records=200)
-                for messages in batches.values():
-                    for message in messages:
-                        await self.handle(message)
-                if batches:
-                    await consumer.commit()
+            await consume(consumer, self.handle, self.stopping)
         finally:
             clock.cancel()
             await asyncio.gather(clock, return_exceptions=True)

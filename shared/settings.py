@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     tokens_file: Path | None = None
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
+    # The finance ledger's API, which the gateway serves under /v1/finance.
+    finance_port: int = 8001
     # What the `hps` client commands talk to, and as whom.
     api_url: str = "http://127.0.0.1:8000"
     token: str | None = None
@@ -45,6 +47,10 @@ class Settings(BaseSettings):
     @property
     def bootstrap(self) -> str:
         return self.kafka_bootstrap or f"localhost:{self.kafka_port}"
+
+    @property
+    def finance_url(self) -> str:
+        return f"http://{self.gateway_host}:{self.finance_port}"
 
     def database(self, name: str) -> str:
         """The database of one service: HPS_DATABASE_URL, else its own SQLite file in the state dir."""

@@ -9,6 +9,7 @@ import json
 from datetime import datetime
 
 from sqlalchemy import Column, DateTime, Engine, Index, MetaData, String, Table, Text, select
+from sqlalchemy.exc import DBAPIError
 
 metadata = MetaData()
 
@@ -26,7 +27,10 @@ worker_state = Table(
 class StateStore:
     def __init__(self, engine: Engine, service: str):
         self.engine, self.service = engine, service
-        metadata.create_all(engine)
+        try:
+            metadata.create_all(engine)
+        except DBAPIError:  # every worker shares the table; another one may be creating it right now
+            metadata.create_all(engine)
 
     def get(self, key: str) -> dict | None:
         with self.engine.connect() as c:

@@ -2,7 +2,7 @@
 
 import typer
 
-from services.cli import docs, platform, requests, simulate
+from services.cli import docs, finance, platform, requests, simulate
 
 app = typer.Typer(help="HPS Back Office: the shared back office of Herefordshire Public Services.",
                   no_args_is_help=True)
@@ -13,6 +13,7 @@ app.command()(requests.submit)
 app.add_typer(requests.requests, name="requests")
 app.add_typer(requests.payroll, name="payroll")
 app.command()(simulate.simulate)
+app.add_typer(finance.finance, name="finance")
 
 if __name__ == "__main__":
     app()

@@ -19,6 +19,7 @@ def services(settings: Settings) -> list[tuple[str, str, str]]:
     return [
         ("gateway", "services.gateway", f"{api}/v1  (OpenAPI: {api}/docs)"),
         *((name, f"services.{name}", f"worker, consumer group hps-{name}") for name in SERVICES),
+        ("ledger", "services.finance.ledger", f"recharge engine; finance API {api}/v1/finance"),
     ]
 
 

@@ -19,6 +19,15 @@ from shared.tenants import Basis, Registry
 PRIORITIES = (["P1"] * 1) + (["P2"] * 3) + (["P3"] * 10) + (["P4"] * 4)
 # What becomes of a request by the end of the month.
 FATES = (["complete"] * 85) + (["reject"] * 5) + (["cancel"] * 5) + (["open"] * 5)
+# The shared unit's own monthly costs, and how the partners agreed to share them.
+SHARED_COSTS = [
+    ("it", "Wide-area network contract", "18500.00", "sites"),
+    ("it", "Service desk software licences", "4200.00", "usage"),
+    ("hr", "HR and payroll system licence", "6200.00", "staff"),
+    ("finance", "Financial management system", "9800.00", "budget"),
+    ("finance", "Shared unit management team", "42000.00", "fixed"),
+    ("procurement", "Contracts register and e-tendering portal", "2750.00", "fixed"),
+]
 
 
 @dataclass
@@ -49,8 +58,10 @@ def measures(catalogue: Catalogue, request_type: str, rng: random.Random) -> dic
 
 def simulate(period: str = typer.Option(..., help="the month to simulate, YYYY-MM"),
              requests: int = typer.Option(120, help="requests across all tenants, split by head count"),
-             seed: int = typer.Option(2026, help="same seed, same month")) -> None:
-    """Drive a month of requests from every tenant active in PERIOD through the API (needs `hps up`)."""
+             seed: int = typer.Option(2026, help="same seed, same month"),
+             close: bool = typer.Option(True, help="record the shared costs and close the period")) -> None:
+    """Drive a month of requests from every tenant active in PERIOD through the API (needs `hps up`),
+    then record the shared unit's costs and close the period, issuing the statements."""
     settings = get_settings()
     registry, catalogues = Registry.load(settings.tenants_file), load_all(settings.catalogue_dir)
     tokens = load_tokens(settings.tokens_file)
@@ -87,10 +98,41 @@ def simulate(period: str = typer.Option(..., help="the month to simulate, YYYY-M
         _wave(progress, client, tokens, doing, "Staff start", "accepted", "start")
         _wave(progress, client, tokens, [m for m in doing if m.fate == "complete"], "Staff complete", "in_progress",
               "complete", period=period)
-    client.call("POST", "/v1/payroll/runs", token=token_for(tokens, role="finance"), json={"period": period})
+    finance = token_for(tokens, role="finance")
+    payroll = client.call("POST", "/v1/payroll/runs", token=finance, json={"period": period})
     fates = {fate: sum(1 for m in made if m.fate == fate) for fate in ("complete", "reject", "cancel", "open")}
     typer.echo(f"{len(made)} requests: {fates['complete']} completed, {fates['reject']} rejected, "
                f"{fates['cancel']} cancelled, {fates['open']} still in progress; payroll charged for {period}.")
+    if not close:
+        return
+    for service, description, amount, basis in SHARED_COSTS:
+        client.call("POST", "/v1/finance/shared-costs", token=finance,
+                    json={"service": service, "description": f"{description}, {period}", "amount": amount,
+                          "period": period, "basis": basis},
+                    headers={"Idempotency-Key": f"simulate/{seed}/{period}/{service}/{description}"})
+    _await_ledger(client, finance, period, len(payroll["tenants"]) + fates["complete"], len(SHARED_COSTS))
+    status = client.call("GET", f"/v1/finance/periods/{period}", token=finance)
+    if status["status"] == "closed":
+        typer.echo(f"{period} was closed already: its statements stand.")
+    else:
+        closed = client.call("POST", f"/v1/finance/periods/{period}/close", token=finance)
+        for s in closed["statements"]:
+            typer.echo(f"Statement {s['number']} for {s['tenant']}: £{s['total']}")
+    typer.echo(f"Read them with: HPS_TOKEN=dev-finance hps finance statements --period {period}\n"
+               f"           and: HPS_TOKEN=dev-finance hps finance statement NUMBER --format pdf --output NUMBER.pdf")
+
+
+def _await_ledger(client: Api, token: str, period: str, charges: int, costs: int, timeout_s: float = 60) -> None:
+    """Wait until the recharge engine has posted at least what this run produced."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = client.call("GET", f"/v1/finance/periods/{period}", token=token)
+        if status["status"] == "closed" or (status["charges"] >= charges and status["shared_costs"] >= costs):
+            return
+        if time.monotonic() > deadline:
+            raise typer.Exit(f"the ledger has {status['charges']} of {charges} charges after {timeout_s}s: "
+                             "is the finance ledger up?")
+        time.sleep(0.3)
 
 
 def _wave(progress: Progress, client: Api, tokens, batch: list[Simulated], label: str, from_status: str, action: str,

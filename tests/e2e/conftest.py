@@ -19,12 +19,14 @@ request_types:
 
 
 @pytest.fixture(scope="package")
-def platform(kafka_bootstrap, tmp_path_factory):
+def platform(kafka_bootstrap, postgres_url, tmp_path_factory):
+    """Every service of `hps up`, on the session's broker and a real PostgreSQL."""
     state = tmp_path_factory.mktemp("platform")
     catalogues = state / "catalogues"
     catalogues.mkdir()
     (catalogues / "it.yaml").write_text(FAST_IT_SLA)
-    running = Platform(kafka_bootstrap, state, free_port(), {"HPS_CATALOGUE_DIR": str(catalogues)})
+    running = Platform(kafka_bootstrap, state, free_port(),
+                       {"HPS_CATALOGUE_DIR": str(catalogues), "HPS_DATABASE_URL": postgres_url})
     running.start_all()
     try:
         yield running

@@ -29,7 +29,14 @@ class Platform:
     @property
     def env(self) -> dict:
         return {**os.environ, "HPS_KAFKA_BOOTSTRAP": self.bootstrap, "HPS_STATE_DIR": str(self.state_dir),
-                "HPS_GATEWAY_PORT": str(self.port), "HPS_API_URL": self.url, **self.extra_env}
+                "HPS_GATEWAY_PORT": str(self.port), "HPS_FINANCE_PORT": str(self.finance_port), "HPS_API_URL": self.url,
+                **self.extra_env}
+
+    names = ("gateway", *SERVICES, "finance.ledger")
+
+    @property
+    def finance_port(self) -> int:
+        return self.port + 1
 
     def start(self, name: str) -> None:
         log = open(self.state_dir / f"{name}.log", "ab")
@@ -43,17 +50,21 @@ class Platform:
 
     def start_all(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        for name in ("gateway", *SERVICES):
+        for name in self.names:
             self.start(name)
-        deadline = time.monotonic() + 60
+        self.await_health(self.url, "gateway")
+        self.await_health(f"http://127.0.0.1:{self.finance_port}", "finance.ledger")
+
+    def await_health(self, url: str, name: str, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
         while True:
             try:
-                if httpx.get(f"{self.url}/health").status_code == 200:
+                if httpx.get(f"{url}/health").status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the gateway did not come up; see {self.state_dir}/gateway.log")
+                raise RuntimeError(f"{name} did not come up; see {self.state_dir}/{name}.log")
             time.sleep(0.3)
 
     def stop_all(self) -> None:

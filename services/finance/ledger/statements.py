@@ -41,7 +41,7 @@ def build(c: Connection, tenant: str, tenant_name: str, period: str) -> dict:
             line = {"charge_id": charge["charge_id"], "event_id": r["event_id"], "request_id": charge["request_id"],
                     "service": charge["service"], "request_type": charge["request_type"], "kind": charge["kind"],
                     "cost_centre": charge["cost_centre"], "description": charge["description"],
-                    "quantity": str(Decimal(charge["quantity"]).normalize()), "unit_price": _money(charge["unit_price"]),
+                    "quantity": format(Decimal(charge["quantity"]).normalize(), "f"), "unit_price": _money(charge["unit_price"]),
                     "amount": _money(amount), "original_period": r["original_period"]}
         if r["original_period"] != period or r["source"] == "reversal" or line.get("kind") == "correction":
             adjustments.append({"type": "reversal" if r["source"] == "reversal" else r["source"], **line,

@@ -1,0 +1,120 @@
+"""A month end as finance lives it: a simulated month, shared costs, close, statements, reconcile."""
+
+import asyncio
+import subprocess
+import sys
+import time
+import uuid
+from decimal import Decimal
+
+import httpx
+from sqlalchemy import create_engine, func, select
+
+from services.finance.ledger import tables as t
+from shared import bus
+from shared.events import EventCodec
+from shared.tenants import Registry
+from tests.e2e.kafka_reading import read_all
+from tests.e2e.platform import ROOT
+
+codec = EventCodec(Registry.load())
+
+
+def hps(platform, *args, token="dev-finance") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "services.cli.main", *args], cwd=ROOT, capture_output=True,
+                          text=True, env={**platform.env, "HPS_TOKEN": token}, timeout=600)
+
+
+async def test_a_simulated_month_closes_into_statements_that_reconcile(platform, as_):
+    period = "2026-06"
+    run = hps(platform, "simulate", "--period", period, "--requests", "60")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Statement HPS-202606-" in run.stdout
+
+    # Every charge and shared cost of the period, read from Kafka itself.
+    def of_period(messages):  # by id: a resent event is the same event
+        events = (codec.decode(m.value, m.headers) for m in messages if f'"period": "{period}"'.encode() in m.value)
+        return list({e.id: e for e in events}.values())
+    charges = of_period(await read_all(platform.bootstrap, "finance.charges"))
+    costs = of_period(await read_all(platform.bootstrap, "finance.shared-costs"))
+    assert len(costs) == 6 and {c.tenant for c in charges} == {"council", "ccg", "hospital"}
+
+    finance = as_("dev-finance").http
+    statements = [finance.get(f"/v1/finance/statements/{s['number']}").json()
+                  for s in finance.get("/v1/finance/statements", params={"period": period}).json()]
+    assert [s["tenant"]["code"] for s in statements] == ["ccg", "council", "hospital"]
+    assert sum(Decimal(s["totals"]["total"]) for s in statements) == \
+        sum(Decimal(e.data["amount"]) for e in charges + costs)
+    for s in statements:
+        lines = [Decimal(x["amount"]) for g in s["direct_charges"] for x in g["lines"]]
+        lines += [Decimal(x["share"]) for x in s["shared_costs"]] + [Decimal(x["amount"]) for x in s["prior_period_adjustments"]]
+        assert sum(lines, Decimal(0)) == Decimal(s["totals"]["total"])
+        for x in (x for g in s["direct_charges"] for x in g["lines"]):  # traceable to its event and request
+            assert x["event_id"] in {str(e.id) for e in charges}
+
+    reconcile = hps(platform, "finance", "reconcile", period)
+    assert reconcile.returncode == 0 and "balanced to the penny" in reconcile.stdout
+
+    # Partners download their own statement, in every format, and never another's.
+    council = next(s for s in statements if s["tenant"]["code"] == "council")
+    ccg = next(s for s in statements if s["tenant"]["code"] == "ccg")
+    partner = as_("dev-council").http
+    assert partner.get(f"/v1/finance/statements/{council['statement_number']}").json() == council
+    pdf = partner.get(f"/v1/finance/statements/{council['statement_number']}", params={"format": "pdf"})
+    assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+    csv = partner.get(f"/v1/finance/statements/{council['statement_number']}", params={"format": "csv"}).text
+    assert csv.splitlines()[0].startswith("statement_number,tenant,period,section")
+    assert partner.get(f"/v1/finance/statements/{ccg['statement_number']}").status_code == 404
+    assert {s["tenant"] for s in partner.get("/v1/finance/statements").json()} == {"council"}
+
+    # Issued means immutable: no second close.
+    again = finance.post(f"/v1/finance/periods/{period}/close")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "period_closed"
+    assert hps(platform, "finance", "close", period).returncode == 1
+
+
+def applied(platform, period: str) -> int:
+    return httpx.get(f"{platform.url}/v1/finance/periods/{period}",
+                     headers={"Authorization": "Bearer dev-finance"}).json()["charges"]
+
+
+async def test_a_sigkilled_ledger_applies_every_charge_exactly_once(platform, postgres_url):
+    period, count = "2025-01", 3000
+    events = [codec.build("uk.hps.finance.charge.recorded", "/hps/it", tenant, {
+        "charge_id": str(uuid.uuid4()), "service": "it", "request_type": "account-setup", "quantity": "1",
+        "unit_price": f"{i % 97 + 1}.{i % 100:02d}", "amount": f"{i % 97 + 1}.{i % 100:02d}", "cost_centre": "CC-1",
+        "period": period, "description": f"charge {i}"}) for i, tenant in
+        zip(range(count), ["council", "ccg", "hospital"] * count)]
+    producer = bus.producer(platform.bootstrap, linger_ms=5)
+    await producer.start()
+    sends = []
+    for event in events:
+        key, value, headers = codec.encode(event, event.tenant)
+        sends.append(await producer.send("finance.charges", value, key=key, headers=headers))
+    await asyncio.gather(*sends)
+    await producer.stop()
+
+    # Kill the ledger mid-stream, without a chance to commit or clean up.
+    deadline = time.monotonic() + 120
+    while applied(platform, period) < count // 10:
+        assert time.monotonic() < deadline, "the ledger is not applying charges"
+        await asyncio.sleep(0.05)
+    platform.stop("finance.ledger", kill=True)
+    platform.start("finance.ledger")
+    platform.await_health(f"http://127.0.0.1:{platform.finance_port}", "finance.ledger")
+
+    deadline = time.monotonic() + 300
+    while applied(platform, period) < count:
+        assert time.monotonic() < deadline, f"{applied(platform, period)} of {count} charges applied"
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(2)  # anything applied twice would show by now
+
+    db = create_engine(postgres_url)
+    ids = [str(e.id) for e in events]
+    with db.connect() as c:
+        assert c.execute(select(func.count()).select_from(t.events).where(t.events.c.event_id.in_(ids))).scalar() == count
+        assert c.execute(select(func.count()).select_from(t.postings).where(t.postings.c.event_id.in_(ids))).scalar() \
+            == 2 * count
+        debits = c.execute(select(func.sum(t.postings.c.debit)).where(t.postings.c.original_period == period)).scalar()
+    db.dispose()
+    assert debits == sum(Decimal(e.data["amount"]) for e in events)
