@@ -6,13 +6,13 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 
-async def consume(consumer: AIOKafkaConsumer, handle: Callable[[ConsumerRecord], Awaitable[None]],
+async def consume(consumer: AIOKafkaConsumer, handle: Callable[[list[ConsumerRecord]], Awaitable[None]],
                   stopping: asyncio.Event, max_records: int = 500) -> None:
-    """Offsets are committed only after every message of a batch was handled: at least once."""
+    """Hand each fetched batch (per partition, in order) to `handle`; offsets are committed only
+    after the whole fetch was handled: at least once."""
     while not stopping.is_set():
         batches = await consumer.getmany(timeout_ms=500, max_records=max_records)
         for messages in batches.values():
-            for message in messages:
-                await handle(message)
+            await handle(messages)
         if batches:
             await consumer.commit()

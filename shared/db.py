@@ -13,6 +13,12 @@ def engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+            # pysqlite's own transaction handling breaks SAVEPOINT; let SQLAlchemy emit BEGIN itself.
+            connection.isolation_level = None
+
+        @event.listens_for(created, "begin")
+        def _begin(connection):
+            connection.exec_driver_sql("BEGIN")
 
         return created
     return create_engine(url, pool_pre_ping=True)

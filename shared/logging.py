@@ -25,5 +25,6 @@ def configure(level: str = "INFO") -> None:
     )
 
 
-def get_logger(service: str, **context) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger().bind(service=service, **context)
+def get_logger(service: str, **context):
+    """A lazy logger: safe at module level, it binds on first use, after `configure` has run."""
+    return structlog.get_logger(service=service, **context)

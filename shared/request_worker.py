@@ -53,12 +53,16 @@ class Worker:
         clock = asyncio.create_task(self._sla_clock())
         self.log.info("worker_ready", topic=self.topic)
         try:
-            await consume(consumer, self.handle, self.stopping)
+            await consume(consumer, self.handle_all, self.stopping)
         finally:
             clock.cancel()
             await asyncio.gather(clock, return_exceptions=True)
             await consumer.stop()
             await self.producer.stop()
+
+    async def handle_all(self, messages) -> None:
+        for message in messages:
+            await self.handle(message)
 
     async def handle(self, message) -> None:
         key = message.key.decode() if message.key else None

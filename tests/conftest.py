@@ -15,10 +15,16 @@ from shared import bus
 KAFKA_IMAGE = "apache/kafka:4.1.1"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """Distinct free ports: all held open at once, so the kernel cannot hand one out twice."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("localhost", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def docker_answers() -> bool:
@@ -41,7 +47,7 @@ def kafka_bootstrap(tmp_path_factory):
             bus.ensure_topics(bootstrap)
             yield bootstrap
     else:
-        broker = LocalKafka(tmp_path_factory.mktemp("kafka"), free_port(), free_port())
+        broker = LocalKafka(tmp_path_factory.mktemp("kafka"), *free_ports(2))
         broker.start()
         try:
             bus.ensure_topics(broker.bootstrap)

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_ports
 from tests.e2e.platform import Client, Platform
 
 # IT's P1 incidents breach after three seconds here, so the SLA clock can be seen to tick.
@@ -25,7 +25,7 @@ def platform(kafka_bootstrap, postgres_url, tmp_path_factory):
     catalogues = state / "catalogues"
     catalogues.mkdir()
     (catalogues / "it.yaml").write_text(FAST_IT_SLA)
-    running = Platform(kafka_bootstrap, state, free_port(),
+    running = Platform(kafka_bootstrap, state, *free_ports(2),
                        {"HPS_CATALOGUE_DIR": str(catalogues), "HPS_DATABASE_URL": postgres_url})
     running.start_all()
     try:

@@ -19,6 +19,7 @@ class Platform:
     bootstrap: str
     state_dir: Path
     port: int
+    finance_port: int
     extra_env: dict = field(default_factory=dict)
     processes: dict = field(default_factory=dict)
 
@@ -33,10 +34,6 @@ class Platform:
                 **self.extra_env}
 
     names = ("gateway", *SERVICES, "finance.ledger")
-
-    @property
-    def finance_port(self) -> int:
-        return self.port + 1
 
     def start(self, name: str) -> None:
         log = open(self.state_dir / f"{name}.log", "ab")

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from deploy.kafka_local import port_open
-from tests.conftest import free_port
+from tests.conftest import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,9 +27,10 @@ def processes_mentioning(text: str) -> list[int]:
 
 def test_hps_up_reports_a_healthy_broker_and_ctrl_c_stops_everything(tmp_path):
     state = tmp_path / "state"
-    port = free_port()
+    port, controller, gateway, finance = free_ports(4)
     env = {**os.environ, "HPS_STATE_DIR": str(state), "HPS_KAFKA_PORT": str(port),
-           "HPS_KAFKA_CONTROLLER_PORT": str(free_port())}
+           "HPS_KAFKA_CONTROLLER_PORT": str(controller), "HPS_GATEWAY_PORT": str(gateway),
+           "HPS_FINANCE_PORT": str(finance)}
     env.pop("HPS_KAFKA_BOOTSTRAP", None)
     up = subprocess.Popen([sys.executable, "-m", "services.cli.main", "up"], cwd=ROOT, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

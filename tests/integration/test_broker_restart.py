@@ -8,7 +8,7 @@ from aiokafka import AIOKafkaConsumer
 from deploy.kafka_local import LocalKafka
 from shared import bus
 from shared.topics import Topic
-from tests.conftest import free_port
+from tests.conftest import free_ports
 
 
 async def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
@@ -39,7 +39,7 @@ async def read_all(bootstrap: str, topic: str, expected: int) -> list[bytes]:
 
 async def test_a_restart_keeps_every_acknowledged_message(tmp_path):
     # This test owns its broker: stopping the session's one would pull it from under the others.
-    broker = LocalKafka(tmp_path / "kafka", free_port(), free_port())
+    broker = LocalKafka(tmp_path / "kafka", *free_ports(2))
     await asyncio.to_thread(broker.start)
     try:
         topic = Topic("test.durable", 3, -1, "restart test")

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from services.finance.ledger import tables as t
 from services.finance.ledger.apportionment import ApportionmentError, Share, first_day, next_period, shares
@@ -95,35 +96,56 @@ class Ledger:
 
     def apply(self, event: Event) -> bool:
         """Post `event` once; False if it was applied before. Raises Conflict or Unpostable."""
-        digest = content_hash(event)
+        [result] = self.apply_all([event])
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def apply_all(self, events: list[Event]) -> list[bool | Conflict | Unpostable]:
+        """Post a batch in one transaction, each event in a savepoint of its own: one that cannot
+        be posted is undone alone and reported in its place, the others are kept."""
+        results: list[bool | Conflict | Unpostable] = []
         with self.engine.begin() as c:
             lock(c)
+            for event in events:
+                try:
+                    results.append(self._apply(c, event))
+                except (Conflict, Unpostable) as exc:
+                    results.append(exc)
+        return results
+
+    def _apply(self, c: Connection, event: Event) -> bool:
+        """The unique event id is the guard: a second insert of it fails, and only then do we look."""
+        digest = content_hash(event)
+        try:
+            with c.begin_nested():
+                # Parameters apart from the statement: it compiles once and is reused from the cache.
+                c.execute(insert(t.events), {"event_id": str(event.id), "event_type": event.type,
+                                             "content_sha256": digest, "applied_at": datetime.now(UTC)})
+                if event.type == CHARGE:
+                    self._charge(c, event, ChargeRecorded.model_validate(event.data))
+                elif event.type == SHARED_COST:
+                    self._shared_cost(c, event, SharedCostRecorded.model_validate(event.data))
+                else:
+                    raise Unpostable(f"the ledger does not post {event.type}")
+            return True
+        except IntegrityError:
             seen = c.execute(select(t.events.c.content_sha256).where(t.events.c.event_id == str(event.id))).scalar()
-            if seen is not None:
-                if seen != digest:
-                    raise Conflict(f"event {event.id} was applied before with different content")
+            if seen == digest:
                 return False
-            c.execute(insert(t.events).values(event_id=str(event.id), event_type=event.type, content_sha256=digest,
-                                              applied_at=datetime.now(UTC)))
-            if event.type == CHARGE:
-                self._charge(c, event, ChargeRecorded.model_validate(event.data))
-            elif event.type == SHARED_COST:
-                self._shared_cost(c, event, SharedCostRecorded.model_validate(event.data))
-            else:
-                raise Unpostable(f"the ledger does not post {event.type}")
-        return True
+            if seen is None:
+                raise Conflict(f"event {event.id} repeats a charge or cost id recorded under another event") from None
+            raise Conflict(f"event {event.id} was applied before with different content") from None
 
     def _charge(self, c: Connection, event: Event, charge: ChargeRecorded) -> None:
         try:
             billed = self.registry.accountable(event.tenant, first_day(charge.period)).code
         except RegistryError as exc:
             raise Unpostable(f"charge {charge.charge_id}: {exc}") from None
-        if c.execute(select(t.charges.c.charge_id).where(t.charges.c.charge_id == str(charge.charge_id))).first():
-            raise Conflict(f"charge {charge.charge_id} was recorded before under another event")
         shown_on = statement_period(c, charge.period)
         if charge.kind == "correction":
             self._reverse(c, event, charge, shown_on)
-        c.execute(insert(t.charges).values(
+        c.execute(insert(t.charges), dict(
             charge_id=str(charge.charge_id), event_id=str(event.id), tenant=event.tenant, billed_tenant=billed,
             service=charge.service, request_type=charge.request_type, kind=charge.kind, quantity=charge.quantity,
             unit_price=charge.unit_price, amount=charge.amount, cost_centre=charge.cost_centre, period=charge.period,
@@ -150,6 +172,6 @@ class Ledger:
         row = {"cost_id": str(cost.cost_id), "event_id": str(event.id), "service": cost.service,
                "description": cost.description, "amount": cost.amount, "period": cost.period, "basis": cost.basis,
                "recorded_by": cost.recorded_by, "apportioned": 0}
-        c.execute(insert(t.shared_costs).values(**row))
+        c.execute(insert(t.shared_costs), row)
         if is_closed(c, cost.period):  # late: its shares go on the next open statement now
             apportion_cost(c, self.registry, row, statement_period(c, cost.period))

@@ -4,7 +4,7 @@ import asyncio
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
-from services.finance.ledger.book import Conflict, Ledger, Unpostable
+from services.finance.ledger.book import Ledger
 from shared import bus
 from shared.consuming import consume
 from shared.events import EventCodec, InvalidEvent
@@ -16,12 +16,13 @@ log = get_logger("finance-ledger")
 
 
 class RechargeEngine:
-    def __init__(self, bootstrap: str, ledger: Ledger, codec: EventCodec):
-        self.bootstrap, self.ledger, self.codec = bootstrap, ledger, codec
+    def __init__(self, bootstrap: str, ledger: Ledger, codec: EventCodec, topics=(CHARGES, SHARED_COSTS),
+                 group: str = GROUP):
+        self.bootstrap, self.ledger, self.codec, self.topics, self.group = bootstrap, ledger, codec, topics, group
         self.stopping = asyncio.Event()
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
-        consumer = AIOKafkaConsumer(CHARGES, SHARED_COSTS, bootstrap_servers=self.bootstrap, group_id=GROUP,
+        consumer = AIOKafkaConsumer(*self.topics, bootstrap_servers=self.bootstrap, group_id=self.group,
                                     enable_auto_commit=False, auto_offset_reset="earliest")
         self.producer = bus.producer(self.bootstrap)
         await self.producer.start()
@@ -34,13 +35,22 @@ class RechargeEngine:
             await consumer.stop()
             await self.producer.stop()
 
-    async def handle(self, message: ConsumerRecord) -> None:
-        try:
-            event = self.codec.decode(message.value, message.headers)
-            applied = self.ledger.apply(event)
-        except (InvalidEvent, Conflict, Unpostable) as exc:
+    async def handle(self, messages: list[ConsumerRecord]) -> None:
+        """Post a fetched batch in one transaction; whatever cannot be posted becomes a dead letter."""
+        decoded, refused = [], []
+        for message in messages:
+            try:
+                decoded.append((message, self.codec.decode(message.value, message.headers)))
+            except InvalidEvent as exc:
+                refused.append((message, exc))
+        results = self.ledger.apply_all([event for _, event in decoded])
+        for (message, event), result in zip(decoded, results):
+            if isinstance(result, Exception):
+                refused.append((message, result))
+            else:
+                log.info("applied" if result else "duplicate", event_id=str(event.id), tenant=event.tenant,
+                         type=event.type)
+        for message, exc in refused:
             log.warning("dead_letter", reason=str(exc), topic=message.topic, offset=message.offset)
             await bus.send_dead_letter(self.producer, str(exc), message.topic, message.partition, message.offset,
                                        message.key, message.value, message.headers)
-            return
-        log.info("applied" if applied else "duplicate", event_id=str(event.id), tenant=event.tenant, type=event.type)
