@@ -9,6 +9,7 @@ run: install kafka-jars
 	$(BIN)/hps up
 
 test: install kafka-jars
+	bash deploy/install-prerequisites.sh --with-postgres
 	$(BIN)/pytest
 
 install: $(VENV)/.installed
