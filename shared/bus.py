@@ -8,6 +8,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from shared import metrics
 from shared.events import Event, EventCodec
 from shared.topics import DEAD_LETTERS, TOPICS, Topic
 
@@ -48,6 +49,7 @@ async def publish(producer: AIOKafkaProducer, codec: EventCodec, topic: str, eve
     """Returns once the broker has acknowledged the event."""
     key_bytes, value, headers = codec.encode(event, key)
     await producer.send_and_wait(topic, value, key=key_bytes, headers=headers)
+    metrics.produced(topic, event.tenant, event.type)
 
 
 def dead_letter_headers(reason: str, topic: str, partition: int, offset: int,
@@ -68,3 +70,5 @@ async def send_dead_letter(producer: AIOKafkaProducer, reason: str, topic: str, 
                            headers: Sequence[tuple[str, bytes]] = ()) -> None:
     await producer.send_and_wait(DEAD_LETTERS, value, key=key,
                                  headers=dead_letter_headers(reason, topic, partition, offset, headers))
+    tenant = next((v.decode(errors="replace") for k, v in headers if k == "ce_tenant"), "untagged")
+    metrics.dead_lettered(topic, tenant)

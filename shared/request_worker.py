@@ -14,7 +14,7 @@ from uuid import uuid4
 
 from aiokafka import AIOKafkaConsumer
 
-from shared import bus, lifecycle
+from shared import bus, lifecycle, metrics
 from shared.catalogue import Catalogue
 from shared.catalogue import load as load_catalogue
 from shared.consuming import consume
@@ -68,13 +68,16 @@ class Worker:
         key = message.key.decode() if message.key else None
         try:
             event = self.codec.decode(message.value, message.headers)
+            metrics.consumed(message.topic, event.tenant, event.type)
             handler = self.handlers.get(event.type)
             if handler is None:
                 raise Unprocessable(f"{self.service} does not handle {event.type}")
             if key is None:
                 raise Unprocessable("a request event needs its entity as the message key")
-            outcome = await self._with_retries(handler, key, event)
+            with metrics.timed(event.type):
+                outcome = await self._with_retries(handler, key, event)
         except (InvalidEvent, Unprocessable, HandlerFailed) as exc:
+            metrics.error(type(exc).__name__)
             self.log.warning("dead_letter", reason=str(exc), topic=message.topic, partition=message.partition,
                              offset=message.offset)
             await bus.send_dead_letter(self.producer, str(exc), message.topic, message.partition, message.offset,
@@ -97,6 +100,7 @@ class Worker:
                 if attempt == RETRIES:
                     raise HandlerFailed(f"handler failed {RETRIES} times: {exc!r}") from exc
                 self.log.warning("handler_retry", attempt=attempt, error=repr(exc))
+                metrics.error("handler_retry")
                 await asyncio.sleep(0.2 * attempt)
 
     async def _sla_clock(self) -> None:
@@ -125,6 +129,7 @@ def main(service: str, extra: ExtraHandlers | None = None) -> None:
     """Run `service`'s worker until SIGTERM or SIGINT: the shared request handlers plus its own."""
     settings = get_settings()
     configure(settings.log_level)
+    metrics.serving(service, settings.metrics_port)
     registry = Registry.load(settings.tenants_file)
     codec = EventCodec(registry)
     catalogue = load_catalogue(service, settings.catalogue_dir)

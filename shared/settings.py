@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     gateway_port: int = 8000
     # The finance ledger's API, which the gateway serves under /v1/finance.
     finance_port: int = 8001
+    # The operations dashboard and its API.
+    ops_port: int = 8002
+    # Where a worker without an HTTP app serves /metrics; `hps up` gives the workers the ports
+    # from worker_metrics_port upwards.
+    metrics_port: int | None = None
+    worker_metrics_port: int = 9101
     # What the `hps` client commands talk to, and as whom.
     api_url: str = "http://127.0.0.1:8000"
     token: str | None = None
@@ -51,6 +57,10 @@ class Settings(BaseSettings):
     @property
     def finance_url(self) -> str:
         return f"http://{self.gateway_host}:{self.finance_port}"
+
+    @property
+    def ops_url(self) -> str:
+        return f"http://{self.gateway_host}:{self.ops_port}"
 
     def database(self, name: str) -> str:
         """The database of one service: HPS_DATABASE_URL, else its own SQLite file in the state dir."""

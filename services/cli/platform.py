@@ -20,6 +20,7 @@ def services(settings: Settings) -> list[tuple[str, str, str]]:
         ("gateway", "services.gateway", f"{api}/v1  (OpenAPI: {api}/docs)"),
         *((name, f"services.{name}", f"worker, consumer group hps-{name}") for name in SERVICES),
         ("ledger", "services.finance.ledger", f"recharge engine; finance API {api}/v1/finance"),
+        ("ops", "services.ops", f"dashboard {settings.ops_url}/ops#token=dev-ops  (role ops)"),
     ]
 
 
@@ -68,8 +69,10 @@ def up() -> None:
         created = bus.ensure_topics(settings.bootstrap)
     except (KafkaLaunchError, OSError) as exc:
         raise typer.Exit(_fail(str(exc)))
-    supervisor = Supervisor([Child(name, python_module(module)) for name, module, _ in services(settings)],
-                            Path(settings.state_dir) / "logs")
+    children = [Child(name, python_module(module)) for name, module, _ in services(settings)]
+    for i, child in enumerate(c for c in children if c.name in SERVICES):  # workers have no HTTP app of their own
+        child.env = {"HPS_METRICS_PORT": str(settings.worker_metrics_port + i)}
+    supervisor = Supervisor(children, Path(settings.state_dir) / "logs")
     try:
         supervisor.start_all()
         _report(settings, broker, created)
@@ -88,6 +91,8 @@ def _report(settings: Settings, broker: LocalKafka | None, created: list[str]) -
     typer.echo(f"Topics      {len(created)} created, all {len(bus.TOPICS)} declared topics present")
     for name, _, serves in services(settings):
         typer.echo(f"{name:<11} {serves}")
+    ports = ", ".join(f"{name} :{settings.worker_metrics_port + i}" for i, name in enumerate(SERVICES))
+    typer.echo(f"Metrics     /metrics on the gateway, ledger and ops; workers: {ports}")
     typer.echo(f"Logs        {Path(settings.state_dir, 'logs').resolve()}")
     typer.echo("The platform is up. Press Ctrl-C to stop it.")
 

@@ -15,9 +15,11 @@ class Child:
     process: subprocess.Popen | None = None
     restarts: int = 0
     started_at: float = 0.0
+    env: dict[str, str] = field(default_factory=dict)  # on top of the supervisor's
 
     def start(self, env: dict[str, str], log_dir) -> None:
         log = open(log_dir / f"{self.name}.log", "ab")
+        env = {**env, **self.env}
         # Own process group: a terminal's Ctrl-C reaches the supervisor only, which then stops
         # the children in order instead of all of them racing.
         self.process = subprocess.Popen(self.argv, env=env, stdout=log, stderr=subprocess.STDOUT,

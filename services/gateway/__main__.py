@@ -1,12 +1,6 @@
 """`python -m services.gateway`: the partner API on HPS_GATEWAY_HOST:HPS_GATEWAY_PORT."""
 
-import uvicorn
-
 from services.gateway.app import create_app
-from shared.logging import configure
-from shared.settings import get_settings
+from shared.api.app import serve
 
-settings = get_settings()
-configure(settings.log_level)
-uvicorn.run(create_app(settings), host=settings.gateway_host, port=settings.gateway_port,
-            log_level=settings.log_level.lower())
+serve(create_app, lambda settings: settings.gateway_port)

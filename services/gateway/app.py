@@ -1,4 +1,4 @@
-"""The partner API application: the read model, the routes, and the finance API behind /v1/finance."""
+"""The partner API application: the read model, the routes, and the finance and ops APIs behind it."""
 
 import asyncio
 from contextlib import asynccontextmanager
@@ -7,7 +7,7 @@ import httpx
 
 from fastapi import FastAPI
 
-from services.gateway import finance_proxy, readmodel, store
+from services.gateway import proxy, readmodel, store
 from services.gateway.routes import router
 from shared.api import app as api_app
 from shared.catalogue import load_all
@@ -28,7 +28,9 @@ def create_app(settings: Settings) -> FastAPI:
         await asyncio.wait([follower, asyncio.create_task(ready.wait())], return_when=asyncio.FIRST_COMPLETED)
         if follower.done():
             follower.result()  # it failed to start: raise why
-        async with httpx.AsyncClient(base_url=settings.finance_url, timeout=120) as state.finance:
+        async with httpx.AsyncClient(base_url=settings.finance_url, timeout=120) as finance, \
+                httpx.AsyncClient(base_url=settings.ops_url, timeout=httpx.Timeout(120, read=None)) as ops:
+            state.upstreams = {"finance": finance, "ops": ops}
             try:
                 yield
             finally:
@@ -36,8 +38,8 @@ def create_app(settings: Settings) -> FastAPI:
                 await asyncio.gather(follower, return_exceptions=True)
                 db.dispose()
 
-    app = api_app.create("HPS Back Office partner API", "Service requests and recharge statements of the "
+    app = api_app.create("gateway", "HPS Back Office partner API", "Service requests and recharge statements of the "
                          "partners of Herefordshire Public Services.", settings, lifespan)
     app.include_router(router)
-    app.include_router(finance_proxy.router)
+    app.include_router(proxy.router)
     return app

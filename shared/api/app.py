@@ -1,20 +1,24 @@
 """What every API process sets up: tenants, the codec, tokens, an acknowledged producer, errors."""
 
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from fastapi import FastAPI
+import uvicorn
+from fastapi import FastAPI, Request
 
-from shared import bus
+from shared import bus, metrics
 from shared.api import errors
 from shared.api.auth import load_tokens
 from shared.events import EventCodec
-from shared.settings import Settings
+from shared.logging import configure
+from shared.settings import Settings, get_settings
 from shared.tenants import Registry
 
 
-def create(title: str, description: str, settings: Settings,
+def create(service: str, title: str, description: str, settings: Settings,
            service_lifespan: Callable[[FastAPI], AbstractAsyncContextManager]) -> FastAPI:
+    metrics.serving(service)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = app.state
@@ -31,9 +35,27 @@ def create(title: str, description: str, settings: Settings,
 
     app = FastAPI(title=title, version="1", description=description, lifespan=lifespan)
     errors.install(app)
+    app.mount("/metrics", metrics.make_asgi_app())
+
+    @app.middleware("http")
+    async def timing(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        metrics.HTTP_REQUESTS.labels(service, request.method, getattr(route, "path", "unmatched"),
+                                     str(response.status_code)).observe(time.perf_counter() - started)
+        return response
 
     @app.get("/health")
     async def health() -> dict:
         return {"status": "ok"}
 
     return app
+
+
+def serve(create_app: Callable[[Settings], FastAPI], port: Callable[[Settings], int]) -> None:
+    """Run an API process: `python -m services.<name>`."""
+    settings = get_settings()
+    configure(settings.log_level)
+    uvicorn.run(create_app(settings), host=settings.gateway_host, port=port(settings),
+                log_level=settings.log_level.lower())

@@ -5,6 +5,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared import metrics
 from shared.logging import get_logger
 
 log = get_logger("gateway")
@@ -44,4 +45,5 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
         log.error("unexpected_error", path=request.url.path, exc_info=exc)
+        metrics.error("unexpected_api_error")
         return JSONResponse(_body("internal", "an unexpected error; nothing was changed"), 500)

@@ -35,7 +35,7 @@ def create_app(settings: Settings) -> FastAPI:
             await asyncio.gather(running, return_exceptions=True)
             state.db.dispose()
 
-    app = api_app.create("HPS Back Office finance API", "Shared costs, period close and recharge statements.",
+    app = api_app.create("finance-ledger", "HPS Back Office finance API", "Shared costs, period close and recharge statements.",
                          settings, lifespan)
     app.include_router(router)
     return app

@@ -5,7 +5,7 @@ import asyncio
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from services.finance.ledger.book import Ledger
-from shared import bus
+from shared import bus, metrics
 from shared.consuming import consume
 from shared.events import EventCodec, InvalidEvent
 from shared.logging import get_logger
@@ -40,10 +40,13 @@ class RechargeEngine:
         decoded, refused = [], []
         for message in messages:
             try:
-                decoded.append((message, self.codec.decode(message.value, message.headers)))
+                event = self.codec.decode(message.value, message.headers)
+                metrics.consumed(message.topic, event.tenant, event.type)
+                decoded.append((message, event))
             except InvalidEvent as exc:
                 refused.append((message, exc))
-        results = self.ledger.apply_all([event for _, event in decoded])
+        with metrics.timed("ledger.batch"):
+            results = self.ledger.apply_all([event for _, event in decoded])
         for (message, event), result in zip(decoded, results):
             if isinstance(result, Exception):
                 refused.append((message, result))
@@ -51,6 +54,7 @@ class RechargeEngine:
                 log.info("applied" if result else "duplicate", event_id=str(event.id), tenant=event.tenant,
                          type=event.type)
         for message, exc in refused:
+            metrics.error(type(exc).__name__)
             log.warning("dead_letter", reason=str(exc), topic=message.topic, offset=message.offset)
             await bus.send_dead_letter(self.producer, str(exc), message.topic, message.partition, message.offset,
                                        message.key, message.value, message.headers)

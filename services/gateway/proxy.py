@@ -1,0 +1,36 @@
+"""/v1/finance/* and /v1/ops/* belong to the finance ledger and the ops service: the gateway passes
+them through, streaming, so every user of the platform has one address (live streams included)."""
+
+import httpx
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
+
+from shared.api.errors import ApiError
+
+router = APIRouter()
+PASSED = ("authorization", "content-type", "idempotency-key")
+RETURNED = ("content-type", "content-disposition", "cache-control")
+
+
+async def _pass(owner: str, path: str, request: Request) -> StreamingResponse:
+    upstream: httpx.AsyncClient = request.app.state.upstreams[owner]
+    outgoing = upstream.build_request(request.method, f"/v1/{owner}/{path}", params=request.query_params,
+                                      content=await request.body(),
+                                      headers={k: v for k, v in request.headers.items() if k.lower() in PASSED})
+    try:
+        answer = await upstream.send(outgoing, stream=True)
+    except httpx.HTTPError as exc:
+        raise ApiError(503, "unavailable", f"the {owner} service does not answer ({exc.__class__.__name__})") from None
+    return StreamingResponse(answer.aiter_raw(), answer.status_code, background=BackgroundTask(answer.aclose),
+                             headers={k: v for k, v in answer.headers.items() if k.lower() in RETURNED})
+
+
+@router.api_route("/v1/finance/{path:path}", methods=["GET", "POST"], include_in_schema=False)
+async def finance(path: str, request: Request) -> StreamingResponse:
+    return await _pass("finance", path, request)
+
+
+@router.api_route("/v1/ops/{path:path}", methods=["GET", "POST"], include_in_schema=False)
+async def ops(path: str, request: Request) -> StreamingResponse:
+    return await _pass("ops", path, request)

@@ -1,0 +1,106 @@
+"""The observer: reads every platform topic in its own consumer group and keeps the live figures;
+reads the dead-letter topic whole, so the list survives a restart of the ops service."""
+
+import asyncio
+import json
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from services.ops.figures import Figures, Seen
+from services.ops.lag import OBSERVER_GROUP
+from shared.topics import BY_NAME, DEAD_LETTERS, TOPICS
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: str  # <partition>-<offset> on ops.dead-letters
+    at: float
+    reason: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    tenant: str
+    type: str
+    key: bytes | None
+    value: bytes | None
+    headers: tuple
+
+    def as_json(self) -> dict:
+        return {"id": self.id, "at": self.at, "reason": self.reason, "source_topic": self.source_topic,
+                "source_partition": self.source_partition, "source_offset": self.source_offset,
+                "tenant": self.tenant, "type": self.type,
+                "value_preview": (self.value or b"")[:300].decode(errors="replace")}
+
+
+def _header(headers, name: str, default: str = "") -> str:
+    return next((v.decode(errors="replace") for k, v in headers if k == name), default)
+
+
+def dead_letter(message: ConsumerRecord) -> DeadLetter:
+    h = message.headers
+    return DeadLetter(
+        id=f"{message.partition}-{message.offset}", at=message.timestamp / 1000, reason=_header(h, "hps_dlq_reason"),
+        source_topic=_header(h, "hps_dlq_topic"), source_partition=int(_header(h, "hps_dlq_partition", "-1")),
+        source_offset=int(_header(h, "hps_dlq_offset", "-1")), tenant=_header(h, "ce_tenant", "untagged"),
+        type=_header(h, "ce_type", "unknown"), key=message.key, value=message.value, headers=tuple(h))
+
+
+def seen(message: ConsumerRecord) -> Seen:
+    """Tenant and type from the ce_* headers; id, source and subject from the envelope if it parses."""
+    try:
+        envelope = json.loads(message.value)
+    except (TypeError, ValueError):
+        envelope = {}
+    envelope = envelope if isinstance(envelope, dict) else {}
+    source = str(envelope.get("source", ""))
+    service = source.removeprefix("/hps/").split("/")[0] if source.startswith("/hps/") else message.topic.split(".")[0]
+    return Seen(at=message.timestamp / 1000, topic=message.topic, partition=message.partition, offset=message.offset,
+                tenant=_header(message.headers, "ce_tenant", "untagged"),
+                type=_header(message.headers, "ce_type", "unknown"), service=service,
+                id=str(envelope.get("id", "")), subject=envelope.get("subject"))
+
+
+class Observer:
+    def __init__(self, bootstrap: str, figures: Figures):
+        self.bootstrap, self.figures = bootstrap, figures
+        self.dead_letters: dict[str, DeadLetter] = {}
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        await asyncio.gather(self._follow_platform(), self._follow_dead_letters())
+
+    async def _follow_platform(self) -> None:
+        topics = [t.name for t in TOPICS if t.name != DEAD_LETTERS]
+        # Live figures: start at the end; what happened while ops was down is in the lag, not here.
+        consumer = AIOKafkaConsumer(*topics, bootstrap_servers=self.bootstrap, group_id=OBSERVER_GROUP,
+                                    auto_offset_reset="latest", enable_auto_commit=True)
+        await consumer.start()
+        self.ready.set()
+        try:
+            async for message in consumer:
+                event = seen(message)
+                self.figures.record(event)
+                if event.type.endswith(".request.sla-breached"):
+                    data = json.loads(message.value).get("data", {})
+                    self.figures.record_breach({"at": event.at, "tenant": event.tenant, "service": event.service,
+                                                "request_id": data.get("request_id"), "priority": data.get("priority"),
+                                                "status": data.get("status"), "sla_due_at": data.get("sla_due_at")})
+        finally:
+            await consumer.stop()
+
+    async def _follow_dead_letters(self) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        await consumer.start()
+        partitions = [TopicPartition(DEAD_LETTERS, p) for p in range(BY_NAME[DEAD_LETTERS].partitions)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        try:
+            while True:
+                for records in (await consumer.getmany(timeout_ms=1000)).values():
+                    for message in records:
+                        letter = dead_letter(message)
+                        self.dead_letters[letter.id] = letter
+                        self.figures.record(seen(message))
+        finally:
+            await consumer.stop()
