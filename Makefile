@@ -9,7 +9,7 @@ run: install kafka-jars
 	$(BIN)/hps up
 
 test: install kafka-jars
-	bash deploy/install-prerequisites.sh --with-postgres
+	bash deploy/install-prerequisites.sh --with-postgres --with-browser
 	$(BIN)/pytest
 
 install: $(VENV)/.installed

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Installs the system packages the platform needs when they are missing: Java 17+ and Maven
-# (the local Kafka broker) and PostgreSQL (the ledger's production engine, used by the tests).
+# (the local Kafka broker), and on request PostgreSQL (the ledger's production engine, used by
+# the tests) and Chromium (the dashboard's browser test).
+# Usage: install-prerequisites.sh [--with-postgres] [--with-browser]
 # Uses Debian/Ubuntu packages; on other systems install them yourself and this does nothing.
 set -euo pipefail
 
 missing=()
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
-if [ "${1:-}" = "--with-postgres" ] && ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
-  missing+=(postgresql)
-fi
+for option in "$@"; do
+  case "$option" in
+    --with-postgres) ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql) ;;
+    --with-browser) command -v chromium >/dev/null 2>&1 || missing+=(chromium) ;;
+    *) echo "unknown option $option" >&2; exit 2 ;;
+  esac
+done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -6,7 +6,7 @@ One process is one service: `serving(name)` names it once, at start-up, for ever
 import logging
 import time
 
-from prometheus_client import Counter, Histogram, make_asgi_app, start_http_server
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest, start_http_server  # noqa: F401
 
 _service = "unnamed"
 

@@ -2,7 +2,7 @@
 
 import typer
 
-from services.cli import docs, finance, platform, requests, simulate
+from services.cli import docs, finance, ops, platform, requests, simulate
 
 app = typer.Typer(help="HPS Back Office: the shared back office of Herefordshire Public Services.",
                   no_args_is_help=True)
@@ -14,6 +14,7 @@ app.add_typer(requests.requests, name="requests")
 app.add_typer(requests.payroll, name="payroll")
 app.command()(simulate.simulate)
 app.add_typer(finance.finance, name="finance")
+app.add_typer(ops.ops, name="ops")
 
 if __name__ == "__main__":
     app()

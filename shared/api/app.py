@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 
 from shared import bus, metrics
 from shared.api import errors
@@ -35,7 +35,10 @@ def create(service: str, title: str, description: str, settings: Settings,
 
     app = FastAPI(title=title, version="1", description=description, lifespan=lifespan)
     errors.install(app)
-    app.mount("/metrics", metrics.make_asgi_app())
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        return Response(metrics.generate_latest(), media_type=metrics.CONTENT_TYPE_LATEST)
 
     @app.middleware("http")
     async def timing(request: Request, call_next):

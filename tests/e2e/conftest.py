@@ -25,7 +25,7 @@ def platform(kafka_bootstrap, postgres_url, tmp_path_factory):
     catalogues = state / "catalogues"
     catalogues.mkdir()
     (catalogues / "it.yaml").write_text(FAST_IT_SLA)
-    running = Platform(kafka_bootstrap, state, *free_ports(2),
+    running = Platform(kafka_bootstrap, state, *free_ports(3),
                        {"HPS_CATALOGUE_DIR": str(catalogues), "HPS_DATABASE_URL": postgres_url})
     running.start_all()
     try:

@@ -20,6 +20,7 @@ class Platform:
     state_dir: Path
     port: int
     finance_port: int
+    ops_port: int
     extra_env: dict = field(default_factory=dict)
     processes: dict = field(default_factory=dict)
 
@@ -30,10 +31,11 @@ class Platform:
     @property
     def env(self) -> dict:
         return {**os.environ, "HPS_KAFKA_BOOTSTRAP": self.bootstrap, "HPS_STATE_DIR": str(self.state_dir),
-                "HPS_GATEWAY_PORT": str(self.port), "HPS_FINANCE_PORT": str(self.finance_port), "HPS_API_URL": self.url,
+                "HPS_GATEWAY_PORT": str(self.port), "HPS_FINANCE_PORT": str(self.finance_port), "HPS_OPS_PORT": str(self.ops_port),
+                "HPS_API_URL": self.url,
                 **self.extra_env}
 
-    names = ("gateway", *SERVICES, "finance.ledger")
+    names = ("gateway", *SERVICES, "finance.ledger", "ops")
 
     def start(self, name: str) -> None:
         log = open(self.state_dir / f"{name}.log", "ab")
@@ -51,6 +53,11 @@ class Platform:
             self.start(name)
         self.await_health(self.url, "gateway")
         self.await_health(f"http://127.0.0.1:{self.finance_port}", "finance.ledger")
+        self.await_health(self.ops_url, "ops")
+
+    @property
+    def ops_url(self) -> str:
+        return f"http://127.0.0.1:{self.ops_port}"
 
     def await_health(self, url: str, name: str, timeout_s: float = 60) -> None:
         deadline = time.monotonic() + timeout_s

@@ -27,10 +27,10 @@ def processes_mentioning(text: str) -> list[int]:
 
 def test_hps_up_reports_a_healthy_broker_and_ctrl_c_stops_everything(tmp_path):
     state = tmp_path / "state"
-    port, controller, gateway, finance = free_ports(4)
+    port, controller, gateway, finance, ops, metrics = free_ports(6)
     env = {**os.environ, "HPS_STATE_DIR": str(state), "HPS_KAFKA_PORT": str(port),
            "HPS_KAFKA_CONTROLLER_PORT": str(controller), "HPS_GATEWAY_PORT": str(gateway),
-           "HPS_FINANCE_PORT": str(finance)}
+           "HPS_FINANCE_PORT": str(finance), "HPS_OPS_PORT": str(ops), "HPS_WORKER_METRICS_PORT": str(metrics)}
     env.pop("HPS_KAFKA_BOOTSTRAP", None)
     up = subprocess.Popen([sys.executable, "-m", "services.cli.main", "up"], cwd=ROOT, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -45,6 +45,7 @@ def test_hps_up_reports_a_healthy_broker_and_ctrl_c_stops_everything(tmp_path):
             break
     output = "".join(lines)
     assert "healthy" in output and f"localhost:{port}" in output, output
+    assert f"http://127.0.0.1:{ops}/ops" in output, "the dashboard's address is printed"
     assert port_open(port)
     assert processes_mentioning(str(state)), "the broker should run under the state directory"
 

@@ -1,0 +1,149 @@
+"""Operations staff watch the streams: the dashboard in a real browser, lag, dead-letter replay."""
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from uuid import uuid5
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from shared import lifecycle
+from shared.events import EventCodec
+from shared.tenants import Registry
+from tests.e2e.platform import ROOT
+
+codec = EventCodec(Registry.load())
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                  "--disable-background-networking", "--disable-component-update"]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """Debian's Chromium, installed by the project's prerequisites script when missing; never a download."""
+    if not shutil.which("chromium"):
+        subprocess.run(["bash", str(ROOT / "deploy" / "install-prerequisites.sh"), "--with-browser"], check=True)
+    return shutil.which("chromium")
+
+
+def ops_get(platform, path: str):
+    return httpx.get(f"{platform.ops_url}{path}", headers={"Authorization": "Bearer dev-ops"}, timeout=30).json()
+
+
+def await_ops(platform, path: str, holds, timeout_s: float = 60):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        body = ops_get(platform, path)
+        if holds(body):
+            return body
+        assert time.monotonic() < deadline, f"{path}: not as expected after {timeout_s}s: {json.dumps(body)[:2000]}"
+        time.sleep(0.5)
+
+
+async def inject(platform, topic: str, value: bytes, key: bytes, headers=()) -> tuple[int, int]:
+    producer = AIOKafkaProducer(bootstrap_servers=platform.bootstrap, acks="all")
+    await producer.start()
+    try:
+        sent = await producer.send_and_wait(topic, value, key=key, headers=list(headers))
+    finally:
+        await producer.stop()
+    return sent.partition, sent.offset
+
+
+async def test_the_dashboard_shows_every_tenant_lag_and_an_injected_dead_letter(platform, chromium):
+    from playwright.async_api import async_playwright
+
+    partition, offset = await inject(platform, "it.requests", f"garbage {uuid.uuid4()}".encode(), b"garbage")
+    simulate = subprocess.Popen([sys.executable, "-m", "services.cli.main", "simulate", "--period", "2026-04",
+                                 "--requests", "90", "--no-close"], cwd=ROOT, env=platform.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+            page = await browser.new_page(viewport={"width": 1500, "height": 1400})
+            await page.goto(f"{platform.ops_url}/ops#token=dev-ops")
+            # Throughput for every tenant active in April 2026, drawn by the page's own chart.
+            await page.wait_for_function("""() => {
+                const traces = (document.getElementById('byTenant').data || []);
+                const sum = (name) => traces.filter(t => t.name === name).flatMap(t => t.y).reduce((a, b) => a + b, 0);
+                return ['council', 'ccg', 'hospital'].every(name => sum(name) > 0);
+            }""", timeout=120_000)
+            await page.wait_for_function("document.querySelectorAll('#lag tr').length >= 4", timeout=60_000)
+            lag_rows = await page.inner_text("#lag")
+            assert "hps-it" in lag_rows and "hps-gateway-readmodel" in lag_rows
+            await page.wait_for_function(f"document.getElementById('dead').innerText.includes('it.requests[{partition}]@{offset}')",
+                                         timeout=60_000)
+            assert "not JSON" in await page.inner_text("#dead")
+            assert float(await page.inner_text("#tRate")) > 0
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / "ops-dashboard.png"), full_page=True)
+            await browser.close()
+        assert (ARTIFACTS / "ops-dashboard.png").stat().st_size > 10_000
+    finally:
+        out, _ = simulate.communicate(timeout=300)
+    assert simulate.returncode == 0, out
+
+
+def test_lag_rises_while_a_worker_is_stopped_and_falls_after_its_restart(platform, as_):
+    council = as_("dev-council")
+    platform.stop("hr")
+    for _ in range(5):
+        assert council.submit("hr", "dbs-check", quantity=1).status_code == 202
+
+    def hr(groups):
+        return next((g for g in groups if g["group"] == "hps-hr"), None)
+
+    stopped = await_ops(platform, "/v1/ops/lag", lambda gs: hr(gs) and hr(gs)["lag"] >= 5)
+    assert hr(stopped)["oldest_unprocessed_age_s"] >= 0
+    await_ops(platform, "/v1/ops/lag", lambda gs: hr(gs)["status"] == "stalled")  # judged over the window
+
+    platform.start("hr")
+    recovered = await_ops(platform, "/v1/ops/lag", lambda gs: hr(gs)["lag"] == 0, timeout_s=120)
+    assert hr(recovered)["lag"] == 0
+
+
+async def test_a_replayed_dead_letter_is_processed_once(platform, as_):
+    # Staff accept a request the IT worker has not heard of yet: a dead letter.
+    key = f"replay-{uuid.uuid4()}"
+    request_id = str(uuid5(lifecycle.NAMESPACE, f"request/council/{key}"))
+    accept = codec.build("uk.hps.it.request.transition-requested", "/hps/gateway", "council",
+                         {"request_id": request_id, "action": "accept", "actor": "IT service desk",
+                          "actor_role": "staff"}, subject=request_id)
+    k, value, headers = codec.encode(accept, request_id)
+    partition, offset = await inject(platform, "it.requests", value, k, headers)
+    letters = await_ops(platform, "/v1/ops/dead-letters", lambda body: any(
+        d["source_offset"] == offset and d["source_partition"] == partition for d in body["dead_letters"]))
+    letter = next(d for d in letters["dead_letters"] if d["source_offset"] == offset)
+    assert "no it request" in letter["reason"] and letter["replayed"] is False
+
+    # The request arrives; ops replays the dead letter, and it applies.
+    council = as_("dev-council")
+    council.submit("it", "account-setup", quantity=1, headers={"Idempotency-Key": key})
+    council.await_status(request_id, "submitted")
+    replayed = as_("dev-ops").http.post(f"/v1/ops/dead-letters/{letter['id']}/replay")
+    assert replayed.status_code == 200, replayed.text
+    assert council.await_status(request_id, "accepted")["version"] == 2
+
+    # Once only: a second replay is refused, a redelivery of the same event changes nothing.
+    again = as_("dev-ops").http.post(f"/v1/ops/dead-letters/{letter['id']}/replay")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_replayed"
+    await inject(platform, "it.requests", value, k, headers)
+    time.sleep(3)
+    assert council.get(request_id).json()["version"] == 2
+    audit = ops_get(platform, "/v1/ops/dead-letters")["replays"]
+    assert [r["replayed_by"] for r in audit if r["dead_letter_id"] == letter["id"]] == ["Operations"]
+
+
+def test_every_process_serves_prometheus_metrics(platform, as_):
+    as_("dev-council").submit("it", "account-setup", quantity=1)
+    gateway = httpx.get(f"{platform.url}/metrics").text
+    assert 'hps_events_produced_total{service="gateway",tenant="council",topic="it.requests"' in gateway
+    assert "hps_http_request_seconds_bucket" in gateway
+    ledger = httpx.get(f"http://127.0.0.1:{platform.finance_port}/metrics").text
+    assert "hps_events_consumed_total" in ledger
