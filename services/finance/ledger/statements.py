@@ -16,32 +16,30 @@ def _money(value) -> str:
 
 def build(c: Connection, tenant: str, tenant_name: str, period: str) -> dict:
     """The statement's content, without number, issue date or hash (added when issued)."""
-    p = t.postings.c
-    rows = c.execute(select(t.postings).where(p.period == period, p.account == f"receivable:{tenant}")
-                     .order_by(p.id)).mappings().all()
-    charge_ids = {r["source_id"] for r in rows if r["source"] in ("charge", "reversal")}
-    cost_ids = {r["source_id"] for r in rows if r["source"] == "shared_cost"}
-    charges = {r["charge_id"]: r for r in c.execute(select(t.charges).where(t.charges.c.charge_id.in_(charge_ids)))
-               .mappings()} if charge_ids else {}
-    costs = {r["cost_id"]: r for r in c.execute(select(t.shared_costs).where(t.shared_costs.c.cost_id.in_(cost_ids)))
-             .mappings()} if cost_ids else {}
+    p, ch, sc = t.postings.c, t.charges.c, t.shared_costs.c
+    # One pass, joined: a month may hold a million lines, too many to look up by id.
+    query = (select(t.postings, ch.charge_id, ch.request_id, ch.request_type, ch.kind, ch.cost_centre,
+                    ch.description.label("charge_description"), ch.quantity, ch.unit_price,
+                    sc.cost_id, sc.description.label("cost_description"), sc.amount.label("cost_total"))
+             .select_from(t.postings.outerjoin(t.charges, p.source_id == ch.charge_id)
+                          .outerjoin(t.shared_costs, p.source_id == sc.cost_id))
+             .where(p.period == period, p.account == f"receivable:{tenant}").order_by(p.id))
+    rows = c.execute(query).mappings().all()
 
     direct: dict[tuple, list] = defaultdict(list)
     shared, adjustments = [], []
     for r in rows:
         amount = Decimal(r["debit"]) - Decimal(r["credit"])
         if r["source"] == "shared_cost":
-            cost = costs[r["source_id"]]
-            line = {"cost_id": cost["cost_id"], "event_id": r["event_id"], "service": cost["service"],
-                    "description": cost["description"], "cost_total": _money(cost["amount"]), "basis": cost["basis"],
+            line = {"cost_id": r["cost_id"], "event_id": r["event_id"], "service": r["service"],
+                    "description": r["cost_description"], "cost_total": _money(r["cost_total"]), "basis": r["basis"],
                     "exact_share": r["exact_share"], "share": _money(amount),
                     "rounding": str(amount - Decimal(r["exact_share"])), "original_period": r["original_period"]}
         else:
-            charge = charges[r["source_id"]]
-            line = {"charge_id": charge["charge_id"], "event_id": r["event_id"], "request_id": charge["request_id"],
-                    "service": charge["service"], "request_type": charge["request_type"], "kind": charge["kind"],
-                    "cost_centre": charge["cost_centre"], "description": charge["description"],
-                    "quantity": format(Decimal(charge["quantity"]).normalize(), "f"), "unit_price": _money(charge["unit_price"]),
+            line = {"charge_id": r["charge_id"], "event_id": r["event_id"], "request_id": r["request_id"],
+                    "service": r["service"], "request_type": r["request_type"], "kind": r["kind"],
+                    "cost_centre": r["cost_centre"], "description": r["charge_description"],
+                    "quantity": format(Decimal(r["quantity"]).normalize(), "f"), "unit_price": _money(r["unit_price"]),
                     "amount": _money(amount), "original_period": r["original_period"]}
         if r["original_period"] != period or r["source"] == "reversal" or line.get("kind") == "correction":
             adjustments.append({"type": "reversal" if r["source"] == "reversal" else r["source"], **line,
@@ -49,7 +47,7 @@ def build(c: Connection, tenant: str, tenant_name: str, period: str) -> dict:
         elif r["source"] == "shared_cost":
             shared.append(line)
         else:
-            direct[(charge["service"], charge["request_type"])].append(line)
+            direct[(r["service"], r["request_type"])].append(line)
 
     groups = [{"service": s, "request_type": rt, "count": len(lines),
                "amount": _money(sum(Decimal(x["amount"]) for x in lines)), "lines": lines}
