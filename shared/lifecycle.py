@@ -4,8 +4,7 @@ from datetime import datetime, timedelta
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from shared.catalogue import Catalogue, CatalogueError
-from shared.contracts import (Action, ChargeRecorded, RequestSnapshot, RequestSubmitted, Status,
-                              TransitionRequested)
+from shared.contracts import Action, ChargeRecorded, RequestSnapshot, RequestSubmitted, Status, TransitionRequested
 
 S, A = Status, Action
 PARTNER = frozenset({"partner", "budget-holder"})

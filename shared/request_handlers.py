@@ -11,8 +11,16 @@ from typing import Any
 
 from shared import lifecycle
 from shared.catalogue import Catalogue, CatalogueError
-from shared.contracts import (ChargeRecorded, RequestSnapshot, RequestSubmitted, SlaBreached, SlaCheck,
-                              TransitionRefused, TransitionRequested, type_name)
+from shared.contracts import (
+    ChargeRecorded,
+    RequestSnapshot,
+    RequestSubmitted,
+    SlaBreached,
+    SlaCheck,
+    TransitionRefused,
+    TransitionRequested,
+    type_name,
+)
 from shared.events import Event, EventCodec
 from shared.topics import CHARGES, events_topic
 

@@ -4,7 +4,6 @@ import asyncio
 from contextlib import asynccontextmanager
 
 import httpx
-
 from fastapi import FastAPI
 
 from services.gateway import proxy, readmodel, store

@@ -6,29 +6,26 @@ from typing import Annotated
 from uuid import UUID, uuid4, uuid5
 
 from fastapi import APIRouter, Header, Query, Request
-from kafka.errors import KafkaError
 
-from shared.api.auth import Principal, PrincipalDep, require
-from shared.api.errors import ApiError
-from services.gateway.schemas import (Accepted, NewRequest, Page, PayrollRun, PayrollRunAccepted, TransitionAccepted,
-                                      TransitionBody)
+from services.gateway.schemas import (
+    Accepted,
+    NewRequest,
+    Page,
+    PayrollRun,
+    PayrollRunAccepted,
+    TransitionAccepted,
+    TransitionBody,
+)
 from services.gateway.store import View
 from shared import lifecycle
-from shared.bus import publish
+from shared.api.app import publish
+from shared.api.auth import Principal, PrincipalDep, require
+from shared.api.errors import ApiError
 from shared.catalogue import CatalogueError
 from shared.contracts import Measures, RequestSubmitted, Status, TransitionRequested, type_name
 from shared.topics import requests_topic
 
 router = APIRouter(prefix="/v1")
-
-
-async def send(request: Request, topic: str, event, key: str) -> None:
-    """Publish and wait for the broker's acknowledgement; without it nothing was accepted."""
-    try:
-        await publish(request.app.state.producer, request.app.state.codec, topic, event, key)
-    except KafkaError as exc:
-        raise ApiError(503, "unavailable", f"the event bus did not acknowledge ({exc.__class__.__name__}); "
-                                           "nothing was recorded, try again") from None
 
 
 @router.post("/requests", status_code=202, response_model=Accepted)
@@ -72,7 +69,7 @@ async def submit(body: NewRequest, request: Request, who: PrincipalDep,
         submitted_by=who.name, submitted_at=datetime.now(UTC))
     event = state.codec.build(type_name(body.service, "request.submitted"), "/hps/gateway", who.tenant,
                               submitted, subject=str(request_id), id=uuid5(lifecycle.NAMESPACE, f"submit/{request_id}"))
-    await send(request, requests_topic(body.service), event, str(request_id))
+    await publish(request, requests_topic(body.service), event, str(request_id))
     if idempotency_key:
         state.idempotency.record(who.tenant, idempotency_key, digest, str(request_id))
     return Accepted(request_id=str(request_id), status="accepted")
@@ -125,7 +122,7 @@ async def move(request_id: UUID, body: TransitionBody, request: Request, who: Pr
                               actor_role=who.actor_role, reason=body.reason, delivered=delivered, period=body.period)
     event = request.app.state.codec.build(type_name(current.service, "request.transition-requested"),
                                           "/hps/gateway", view.tenant, cmd, subject=str(request_id))
-    await send(request, requests_topic(current.service), event, str(request_id))
+    await publish(request, requests_topic(current.service), event, str(request_id))
     return TransitionAccepted(request_id=str(request_id), action=body.action, from_status=current.status)
 
 
@@ -140,7 +137,7 @@ async def payroll_run(body: PayrollRun, request: Request, who: PrincipalDep) -> 
         key = f"payroll/{body.period}/{tenant}"
         event = state.codec.build("uk.hps.hr.payroll.run-requested", "/hps/gateway", tenant,
                                   {"period": body.period, "requested_by": who.name}, subject=key)
-        await send(request, requests_topic("hr"), event, key)
+        await publish(request, requests_topic("hr"), event, key)
     return PayrollRunAccepted(period=body.period, tenants=tenants)
 
 

@@ -9,8 +9,21 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import (Boolean, Column, DateTime, Engine, Index, Integer, MetaData, String, Table, Text, and_,
-                        or_, select)
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    or_,
+    select,
+)
 
 from shared.api.auth import Principal
 from shared.contracts import RequestSnapshot

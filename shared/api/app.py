@@ -6,6 +6,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
+from kafka.errors import KafkaError
 
 from shared import bus, metrics
 from shared.api import errors
@@ -54,6 +55,15 @@ def create(service: str, title: str, description: str, settings: Settings,
         return {"status": "ok"}
 
     return app
+
+
+async def publish(request: Request, topic: str, event, key: str) -> None:
+    """Publish and wait for the broker's acknowledgement; without it nothing was accepted (503)."""
+    try:
+        await bus.publish(request.app.state.producer, request.app.state.codec, topic, event, key)
+    except KafkaError as exc:
+        raise errors.ApiError(503, "unavailable", f"the event bus did not acknowledge ({exc.__class__.__name__}); "
+                                                  "nothing was recorded, try again") from None
 
 
 def serve(create_app: Callable[[Settings], FastAPI], port: Callable[[Settings], int]) -> None:

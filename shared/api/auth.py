@@ -9,7 +9,6 @@ from fastapi import Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from shared.api.errors import ApiError
-
 from shared.topics import SERVICES
 
 Role = Literal["partner", "staff", "finance", "ops"]

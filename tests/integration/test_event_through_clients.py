@@ -8,9 +8,8 @@ import uuid
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
-from kafka import KafkaAdminClient
 
 from shared import bus
 from shared.events import EventCodec

@@ -8,7 +8,6 @@ from uuid import uuid4, uuid5
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
-from kafka.errors import KafkaError
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
@@ -16,9 +15,9 @@ from services.finance.ledger import render
 from services.finance.ledger import tables as t
 from services.finance.ledger.closing import PeriodClosed
 from shared import lifecycle
+from shared.api.app import publish
 from shared.api.auth import Principal, PrincipalDep, require
 from shared.api.errors import ApiError
-from shared.bus import publish
 from shared.contracts import ChargeRecorded, Period, SharedCostRecorded
 from shared.money import PENNY, round_pence
 from shared.topics import CHARGES, SERVICES, SHARED_COSTS
@@ -50,14 +49,6 @@ def _period(period: str) -> str:
     return period
 
 
-async def _send(request: Request, topic: str, event, key: str) -> None:
-    try:
-        await publish(request.app.state.producer, request.app.state.codec, topic, event, key)
-    except KafkaError as exc:
-        raise ApiError(503, "unavailable", f"the event bus did not acknowledge ({exc.__class__.__name__}); "
-                                           "nothing was recorded, try again") from None
-
-
 @router.post("/shared-costs", status_code=202)
 async def record_shared_cost(body: NewSharedCost, request: Request, who: PrincipalDep,
                              idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> dict:
@@ -70,7 +61,7 @@ async def record_shared_cost(body: NewSharedCost, request: Request, who: Princip
     event = request.app.state.codec.build("uk.hps.finance.shared-cost.recorded", "/hps/finance",
                                           request.app.state.registry.unit.code, cost, subject=str(cost_id),
                                           id=uuid5(lifecycle.NAMESPACE, f"event/{cost_id}"))
-    await _send(request, SHARED_COSTS, event, body.service)
+    await publish(request, SHARED_COSTS, event, body.service)
     return {"cost_id": str(cost_id), "status": "accepted"}
 
 
@@ -90,7 +81,7 @@ async def correct(body: Correction, request: Request, who: PrincipalDep) -> dict
         description=f"Correction: {body.reason}"[:200], corrects=original["charge_id"])
     event = request.app.state.codec.build("uk.hps.finance.charge.recorded", "/hps/finance", original["tenant"],
                                           correction, subject=original["charge_id"])
-    await _send(request, CHARGES, event, original["tenant"])
+    await publish(request, CHARGES, event, original["tenant"])
     return {"charge_id": str(correction.charge_id), "corrects": original["charge_id"], "status": "accepted"}
 
 

@@ -1,8 +1,18 @@
 """The ledger's tables. Created and changed only by the Alembic migrations beside this file."""
 
-from sqlalchemy import (Column, DateTime, ForeignKey, Index, Integer, MetaData, Numeric, String, Text,
-                        UniqueConstraint)
-from sqlalchemy import Table
+from sqlalchemy import (
+                        Column,
+                        DateTime,
+                        ForeignKey,
+                        Index,
+                        Integer,
+                        MetaData,
+                        Numeric,
+                        String,
+                        Table,
+                        Text,
+                        UniqueConstraint,
+)
 
 metadata = MetaData()
 Money = Numeric(16, 2)
