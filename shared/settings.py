@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     tokens_file: Path | None = None
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
+    # Gateways sharing one database share this consumer group; one with a database of its own
+    # needs a group of its own.
+    gateway_group: str = "hps-gateway-readmodel"
     # The finance ledger's API, which the gateway serves under /v1/finance.
     finance_port: int = 8001
     # The operations dashboard and its API.

@@ -12,7 +12,8 @@ import pytest
 from deploy.kafka_local import LocalKafka
 from shared import bus
 
-KAFKA_IMAGE = "apache/kafka:4.1.1"
+# testcontainers' KafkaContainer drives the Confluent image; 8.1 carries Apache Kafka 4.1, as we pin.
+KAFKA_IMAGE = "confluentinc/cp-kafka:8.1.0"
 
 
 def free_ports(count: int) -> list[int]:
@@ -40,7 +41,7 @@ def kafka_bootstrap(tmp_path_factory):
         bus.ensure_topics(bootstrap)
         yield bootstrap
     elif docker_answers():
-        from testcontainers.kafka import KafkaContainer
+        from testcontainers.community.kafka import KafkaContainer
 
         with KafkaContainer(KAFKA_IMAGE).with_kraft() as container:
             bootstrap = container.get_bootstrap_server()

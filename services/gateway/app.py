@@ -23,7 +23,8 @@ def create_app(settings: Settings) -> FastAPI:
         store.create(db)
         state.requests, state.idempotency = store.Requests(db), store.IdempotencyKeys(db)
         ready = asyncio.Event()
-        follower = asyncio.create_task(readmodel.follow(settings.bootstrap, state.codec, state.requests, ready))
+        follower = asyncio.create_task(
+            readmodel.follow(settings.bootstrap, settings.gateway_group, state.codec, state.requests, ready))
         await asyncio.wait([follower, asyncio.create_task(ready.wait())], return_when=asyncio.FIRST_COMPLETED)
         if follower.done():
             follower.result()  # it failed to start: raise why

@@ -44,6 +44,15 @@ request_views = Table(
     Index("ix_gateway_views_scope", "tenant", "service", "status", "submitted_at"),
 )
 
+# Where the read model is in each events partition, written with the rows it produced: the
+# projection, not the consumer group, says what has been applied, so a new database starts over.
+positions = Table(
+    "gateway_positions", metadata,
+    Column("topic", String(200), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("next_offset", Integer, nullable=False),
+)
+
 idempotency_keys = Table(
     "gateway_idempotency_keys", metadata,
     Column("tenant", String(32), primary_key=True),
@@ -108,9 +117,20 @@ class Requests:
         more = len(rows) > limit
         return views, (encode_cursor(views[-1].request.submitted_at, str(views[-1].request.request_id)) if more else None)
 
-    def apply(self, tenant: str, request: RequestSnapshot) -> bool:
-        """Upsert a snapshot unless a newer version is there already (events may be redelivered)."""
+    def positions(self) -> dict[tuple[str, int], int]:
+        with self.engine.connect() as c:
+            return {(r.topic, r.partition): r.next_offset for r in c.execute(select(positions))}
+
+    def advance(self, c, topic: str, partition: int, offset: int) -> None:
+        where = (positions.c.topic == topic) & (positions.c.partition == partition)
+        if c.execute(positions.update().where(where).values(next_offset=offset + 1)).rowcount == 0:
+            c.execute(positions.insert().values(topic=topic, partition=partition, next_offset=offset + 1))
+
+    def apply(self, tenant: str, request: RequestSnapshot, at: tuple[str, int, int]) -> bool:
+        """Upsert a snapshot unless a newer version is there already (events may be redelivered);
+        `at` (topic, partition, offset) is recorded in the same transaction."""
         with self.engine.begin() as c:
+            self.advance(c, *at)
             current = c.execute(select(request_views.c.version)
                                 .where(request_views.c.request_id == str(request.request_id))).scalar()
             values = {"tenant": tenant, "service": request.service, "status": request.status.value,
@@ -125,9 +145,14 @@ class Requests:
                 return False
         return True
 
-    def refused(self, request_id: str, reason: str) -> None:
+    def refused(self, request_id: str, reason: str, at: tuple[str, int, int]) -> None:
         with self.engine.begin() as c:
+            self.advance(c, *at)
             c.execute(request_views.update().where(request_views.c.request_id == request_id).values(refusal=reason))
+
+    def skipped(self, at: tuple[str, int, int]) -> None:
+        with self.engine.begin() as c:
+            self.advance(c, *at)
 
 
 class IdempotencyKeys:

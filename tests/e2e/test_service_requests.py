@@ -8,7 +8,9 @@ from aiokafka import AIOKafkaProducer
 
 from shared.events import EventCodec
 from shared.tenants import Registry
+from tests.conftest import free_ports
 from tests.e2e.kafka_reading import read_until
+from tests.e2e.platform import Client, Platform
 
 codec = EventCodec(Registry.load())
 
@@ -206,3 +208,20 @@ async def test_an_overdue_incident_raises_an_sla_breach_event(platform, as_):
                   if request_id.encode() in m.value and b"sla-breached" in m.value)
     assert breach.tenant == "council" and breach.data["priority"] == "P1"
     assert council.await_status(request_id, "submitted")["sla_breached"] is True
+
+
+def test_a_gateway_with_a_new_database_rebuilds_its_view_from_the_events(platform, as_, tmp_path):
+    council = as_("dev-council")
+    request_id = council.submit("hr", "dbs-check", quantity=2).json()["request_id"]
+    council.await_status(request_id, "submitted")
+    # A second gateway, its own SQLite database and group, started after the request was made.
+    second = Platform(platform.bootstrap, tmp_path / "second", *free_ports(3),
+                      {"HPS_DATABASE_URL": "", "HPS_GATEWAY_GROUP": f"test-gateway-{uuid.uuid4().hex[:6]}"})
+    second.state_dir.mkdir()
+    second.start("gateway")
+    try:
+        second.await_health(second.url, "gateway")
+        seen = Client(second.url, "dev-council").await_status(request_id, "submitted")
+        assert seen["requested"]["quantity"] == 2
+    finally:
+        second.stop_all()
