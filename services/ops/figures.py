@@ -50,21 +50,13 @@ class Figures:
     by_type: Rates = field(default_factory=Rates)
     latest: deque = field(default_factory=lambda: deque(maxlen=500))
     breaches: deque = field(default_factory=lambda: deque(maxlen=200))
-    totals: Counter = field(default_factory=Counter)
 
     def record(self, seen: Seen) -> None:
         second = int(seen.at)
         self.by_topic.add(second, seen.topic)
         self.by_tenant.add(second, seen.tenant)
         self.by_type.add(second, seen.type)
-        self.totals[seen.topic] += 1
         self.latest.append(seen)
 
     def record_breach(self, breach: dict) -> None:
         self.breaches.append(breach)
-
-
-def service_of(event_type: str) -> str:
-    """uk.hps.<service>.… → <service>"""
-    parts = event_type.split(".")
-    return parts[2] if len(parts) > 2 else "unknown"
