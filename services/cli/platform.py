@@ -13,14 +13,16 @@ from shared.topics import SERVICES
 
 kafka = typer.Typer(help="The local Apache Kafka broker (KRaft, single node).", no_args_is_help=True)
 
+
 def services(settings: Settings) -> list[tuple[str, str, str]]:
     """Every service `hps up` runs: (name, module, where it is)."""
     api = f"http://{settings.gateway_host}:{settings.gateway_port}"
+    sign_in = "#token=dev-ops" if settings.tokens_file is None else ""  # the development token only
     return [
         ("gateway", "services.gateway", f"{api}/v1  (OpenAPI: {api}/docs)"),
         *((name, f"services.{name}", f"worker, consumer group hps-{name}") for name in SERVICES),
         ("ledger", "services.finance.ledger", f"recharge engine; finance API {api}/v1/finance"),
-        ("ops", "services.ops", f"dashboard {settings.ops_url}/ops#token=dev-ops  (role ops)"),
+        ("ops", "services.ops", f"dashboard {settings.ops_url}/ops{sign_in}  (role ops)"),
     ]
 
 
