@@ -103,8 +103,8 @@ class LocalKafka:
         if (self.home / "data" / "meta.properties").exists():
             return
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        result = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
+        result = subprocess.run(  # "=": an id may begin with "-", which would read as an option
+            self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", f"--config={config}"),
             capture_output=True, text=True)
         if result.returncode != 0:
             raise KafkaLaunchError(f"formatting the Kafka storage failed:\n{result.stdout}{result.stderr}")
