@@ -61,6 +61,21 @@ class LedgerContract:
         with db.connect() as c:
             assert c.execute(select(func.sum(t.postings.c.debit))).scalar() == Decimal("850.00")
 
+    def test_one_batch_keeps_what_can_be_posted_and_reports_the_rest(self, ledger, db):
+        first = charge("council", "10.00")
+        conflicting = first.model_copy(update={"data": {**first.data, "amount": "11.00", "unit_price": "11.00"}})
+        police = charge("police", "5.00")  # not a tenant until 2027
+        correction = charge("council", "8.00", kind="correction", corrects=first.data["charge_id"])
+        second = charge("ccg", "2.50")
+        results = ledger.apply_all([first, first, conflicting, police, correction, second, shared_cost("9.00", "staff")])
+        assert results[:2] == [True, False]
+        assert isinstance(results[2], Conflict) and isinstance(results[3], Unpostable)
+        assert results[4:] == [True, True, True]
+        with db.connect() as c:
+            net = dict(c.execute(select(t.postings.c.tenant, func.sum(t.postings.c.debit - t.postings.c.credit))
+                                 .where(t.postings.c.account.like("receivable:%")).group_by(t.postings.c.tenant)).all())
+        assert net == {"council": Decimal("8.00"), "ccg": Decimal("2.50")}
+
     def test_every_event_posts_equal_debits_and_credits(self, ledger, month_end, db):
         for tenant, amount in [("council", "10.01"), ("ccg", "0.03"), ("hospital", "1234.56")]:
             ledger.apply(charge(tenant, amount))

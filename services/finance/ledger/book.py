@@ -48,20 +48,19 @@ def statement_period(c: Connection, period: str) -> str:
     return period
 
 
-def post_pair(c: Connection, *, event_id: str, source: str, source_id: str, tenant: str, service: str,
-              amount: Decimal, period: str, original_period: str, basis: str | None = None,
-              exact_share: Decimal | None = None) -> None:
+def pair(*, event_id: str, source: str, source_id: str, tenant: str, service: str, amount: Decimal, period: str,
+         original_period: str, basis: str | None = None, exact_share: Decimal | None = None) -> list[dict]:
     """Debit the tenant's receivable, credit the service's income (a negative amount swaps the sides)."""
     debit, credit = (amount, ZERO) if amount >= 0 else (ZERO, -amount)
-    now = datetime.now(UTC)
     common = {"event_id": event_id, "source": source, "source_id": source_id, "service": service, "period": period,
-              "original_period": original_period, "basis": basis, "posted_at": now}
-    c.execute(insert(t.postings), [
-        {**common, "account": f"receivable:{tenant}", "tenant": tenant, "debit": debit, "credit": credit,
-         "exact_share": str(exact_share) if exact_share is not None else None},
-        {**common, "account": f"income:{service}", "tenant": tenant, "debit": credit, "credit": debit,
-         "exact_share": None},
-    ])
+              "original_period": original_period, "basis": basis, "posted_at": datetime.now(UTC), "tenant": tenant}
+    return [{**common, "account": f"receivable:{tenant}", "debit": debit, "credit": credit,
+             "exact_share": str(exact_share) if exact_share is not None else None},
+            {**common, "account": f"income:{service}", "debit": credit, "credit": debit, "exact_share": None}]
+
+
+def post_pair(c: Connection, **entry) -> None:
+    c.execute(insert(t.postings), pair(**entry))
 
 
 def post_shares(c: Connection, cost: dict, cost_shares: list[Share], period: str) -> None:
@@ -102,17 +101,40 @@ class Ledger:
         return result
 
     def apply_all(self, events: list[Event]) -> list[bool | Conflict | Unpostable]:
-        """Post a batch in one transaction, each event in a savepoint of its own: one that cannot
-        be posted is undone alone and reported in its place, the others are kept."""
+        """Post a batch in one transaction; each result says what became of its event.
+
+        Plain charges, the bulk of any stream, are checked in Python against what the batch and
+        the database already hold, and written together with one multi-row insert per table.
+        Corrections and shared costs take the careful path, one savepoint each, after the rows
+        before them are written. Either way an event that cannot be posted changes nothing."""
         results: list[bool | Conflict | Unpostable] = []
         with self.engine.begin() as c:
             lock(c)
+            batch = Batch(c, events)
             for event in events:
+                digest = content_hash(event)
                 try:
-                    results.append(self._apply(c, event))
+                    if batch.seen(event, digest):
+                        results.append(False)
+                        continue
+                    charge = ChargeRecorded.model_validate(event.data) if event.type == CHARGE else None
+                    if charge is not None and charge.kind != "correction":
+                        batch.add(event, digest, charge, self._billed(event, charge))
+                        results.append(True)
+                    else:
+                        batch.flush()
+                        results.append(self._apply(c, event))
+                        batch.known[str(event.id)] = digest
                 except (Conflict, Unpostable) as exc:
                     results.append(exc)
+            batch.flush()
         return results
+
+    def _billed(self, event: Event, charge: ChargeRecorded) -> str:
+        try:
+            return self.registry.accountable(event.tenant, first_day(charge.period)).code
+        except RegistryError as exc:
+            raise Unpostable(f"charge {charge.charge_id}: {exc}") from None
 
     def _apply(self, c: Connection, event: Event) -> bool:
         """The unique event id is the guard: a second insert of it fails, and only then do we look."""
@@ -138,19 +160,11 @@ class Ledger:
             raise Conflict(f"event {event.id} was applied before with different content") from None
 
     def _charge(self, c: Connection, event: Event, charge: ChargeRecorded) -> None:
-        try:
-            billed = self.registry.accountable(event.tenant, first_day(charge.period)).code
-        except RegistryError as exc:
-            raise Unpostable(f"charge {charge.charge_id}: {exc}") from None
+        billed = self._billed(event, charge)
         shown_on = statement_period(c, charge.period)
         if charge.kind == "correction":
             self._reverse(c, event, charge, shown_on)
-        c.execute(insert(t.charges), dict(
-            charge_id=str(charge.charge_id), event_id=str(event.id), tenant=event.tenant, billed_tenant=billed,
-            service=charge.service, request_type=charge.request_type, kind=charge.kind, quantity=charge.quantity,
-            unit_price=charge.unit_price, amount=charge.amount, cost_centre=charge.cost_centre, period=charge.period,
-            request_id=str(charge.request_id) if charge.request_id else None, description=charge.description,
-            corrects=str(charge.corrects) if charge.corrects else None))
+        c.execute(insert(t.charges), charge_row(event, charge, billed))
         post_pair(c, event_id=str(event.id), source="charge", source_id=str(charge.charge_id), tenant=billed,
                   service=charge.service, amount=charge.amount, period=shown_on, original_period=charge.period)
 
@@ -175,3 +189,56 @@ class Ledger:
         c.execute(insert(t.shared_costs), row)
         if is_closed(c, cost.period):  # late: its shares go on the next open statement now
             apportion_cost(c, self.registry, row, statement_period(c, cost.period))
+
+
+def charge_row(event: Event, charge: ChargeRecorded, billed: str) -> dict:
+    return dict(
+        charge_id=str(charge.charge_id), event_id=str(event.id), tenant=event.tenant, billed_tenant=billed,
+        service=charge.service, request_type=charge.request_type, kind=charge.kind, quantity=charge.quantity,
+        unit_price=charge.unit_price, amount=charge.amount, cost_centre=charge.cost_centre, period=charge.period,
+        request_id=str(charge.request_id) if charge.request_id else None, description=charge.description,
+        corrects=str(charge.corrects) if charge.corrects else None)
+
+
+class Batch:
+    """What one batch's transaction already knows, and the plain charges waiting to be written."""
+
+    def __init__(self, c: Connection, events: list[Event]):
+        self.c = c
+        ids = [str(e.id) for e in events]
+        charge_ids = [str(e.data.get("charge_id")) for e in events if e.type == CHARGE]
+        self.known = dict(c.execute(select(t.events.c.event_id, t.events.c.content_sha256)
+                                    .where(t.events.c.event_id.in_(ids))).all()) if ids else {}
+        self.taken = set(c.execute(select(t.charges.c.charge_id).where(t.charges.c.charge_id.in_(charge_ids)))
+                         .scalars()) if charge_ids else set()
+        self.shown_on: dict[str, str] = {}  # period -> the statement it goes on; stable under the lock
+        self.events: list[dict] = []
+        self.charges: list[dict] = []
+        self.postings: list[dict] = []
+
+    def seen(self, event: Event, digest: str) -> bool:
+        """True for a redelivery; Conflict for the same id with other content."""
+        known = self.known.get(str(event.id))
+        if known is not None and known != digest:
+            raise Conflict(f"event {event.id} was applied before with different content")
+        return known is not None
+
+    def add(self, event: Event, digest: str, charge: ChargeRecorded, billed: str) -> None:
+        if str(charge.charge_id) in self.taken:
+            raise Conflict(f"event {event.id} repeats a charge or cost id recorded under another event")
+        if charge.period not in self.shown_on:
+            self.shown_on[charge.period] = statement_period(self.c, charge.period)
+        self.events.append({"event_id": str(event.id), "event_type": event.type, "content_sha256": digest,
+                            "applied_at": datetime.now(UTC)})
+        self.charges.append(charge_row(event, charge, billed))
+        self.postings += pair(event_id=str(event.id), source="charge", source_id=str(charge.charge_id), tenant=billed,
+                              service=charge.service, amount=charge.amount, period=self.shown_on[charge.period],
+                              original_period=charge.period)
+        self.known[str(event.id)] = digest
+        self.taken.add(str(charge.charge_id))
+
+    def flush(self) -> None:
+        for table, rows in ((t.events, self.events), (t.charges, self.charges), (t.postings, self.postings)):
+            if rows:
+                self.c.execute(insert(table), rows)
+            rows.clear()
