@@ -48,6 +48,9 @@ def test_hps_up_reports_a_healthy_broker_and_ctrl_c_stops_everything(tmp_path):
     assert f"http://127.0.0.1:{ops}/ops" in output, "the dashboard's address is printed"
     assert port_open(port)
     assert processes_mentioning(str(state)), "the broker should run under the state directory"
+    status = subprocess.run([sys.executable, "-m", "services.cli.main", "kafka", "status"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0 and f"Kafka is up at localhost:{port}" in status.stdout
 
     up.send_signal(signal.SIGINT)
     rest, _ = up.communicate(timeout=120)
@@ -55,3 +58,6 @@ def test_hps_up_reports_a_healthy_broker_and_ctrl_c_stops_everything(tmp_path):
     assert "every process of the platform has exited" in rest
     assert not port_open(port)
     assert processes_mentioning(str(state)) == []
+    stopped = subprocess.run([sys.executable, "-m", "services.cli.main", "kafka", "status"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert stopped.returncode == 1 and "not running" in stopped.stdout
