@@ -1,6 +1,6 @@
 """SQLAlchemy engines: SQLite embedded by default, PostgreSQL through HPS_DATABASE_URL."""
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, and_, create_engine, event
 
 
 def engine(url: str) -> Engine:
@@ -22,3 +22,10 @@ def engine(url: str) -> Engine:
 
         return created
     return create_engine(url, pool_pre_ping=True)
+
+
+def upsert(c: Connection, table: Table, key: dict, values: dict) -> None:
+    """Update the row with `key`, or insert it: portable across SQLite and PostgreSQL."""
+    where = and_(*(table.c[name] == value for name, value in key.items()))
+    if c.execute(table.update().where(where).values(**values)).rowcount == 0:
+        c.execute(table.insert().values(**key, **values))

@@ -11,6 +11,8 @@ from datetime import datetime
 from sqlalchemy import Column, DateTime, Engine, Index, MetaData, String, Table, Text, select
 from sqlalchemy.exc import DBAPIError
 
+from shared.db import upsert
+
 metadata = MetaData()
 
 worker_state = Table(
@@ -39,12 +41,9 @@ class StateStore:
         return json.loads(row.state) if row else None
 
     def put(self, key: str, tenant: str, state: dict, overdue_at: datetime | None) -> None:
-        values = {"tenant": tenant, "state": json.dumps(state), "overdue_at": overdue_at}
-        t = worker_state.c
         with self.engine.begin() as c:
-            updated = c.execute(worker_state.update().where(t.service == self.service, t.key == key).values(**values))
-            if updated.rowcount == 0:
-                c.execute(worker_state.insert().values(service=self.service, key=key, **values))
+            upsert(c, worker_state, {"service": self.service, "key": key},
+                   {"tenant": tenant, "state": json.dumps(state), "overdue_at": overdue_at})
 
     def overdue(self, now: datetime, limit: int = 500) -> list[tuple[str, str]]:
         """(key, tenant) of open requests past their SLA target and not yet flagged."""

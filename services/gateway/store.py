@@ -27,6 +27,7 @@ from sqlalchemy import (
 
 from shared.api.auth import Principal
 from shared.contracts import RequestSnapshot
+from shared.db import upsert
 
 metadata = MetaData()
 
@@ -122,9 +123,7 @@ class Requests:
             return {(r.topic, r.partition): r.next_offset for r in c.execute(select(positions))}
 
     def advance(self, c, topic: str, partition: int, offset: int) -> None:
-        where = (positions.c.topic == topic) & (positions.c.partition == partition)
-        if c.execute(positions.update().where(where).values(next_offset=offset + 1)).rowcount == 0:
-            c.execute(positions.insert().values(topic=topic, partition=partition, next_offset=offset + 1))
+        upsert(c, positions, {"topic": topic, "partition": partition}, {"next_offset": offset + 1})
 
     def apply(self, tenant: str, request: RequestSnapshot, at: tuple[str, int, int]) -> bool:
         """Upsert a snapshot unless a newer version is there already (events may be redelivered);

@@ -10,6 +10,7 @@ from services.finance.ledger import tables as t
 from services.finance.ledger.apportionment import first_day
 from services.finance.ledger.book import apportion_cost, is_closed, lock
 from services.finance.ledger.statements import build, canonical, seal
+from shared.db import upsert
 from shared.tenants import Registry
 
 
@@ -68,9 +69,8 @@ class MonthEnd:
                     body=canonical(statement)))
                 issued.append(statement)
             c.execute(update(t.control).where(t.control.c.id == 1).values(statement_sequence=sequence))
-            closed = {"status": "closed", "closed_at": datetime.now(UTC), "closed_by": closed_by}
-            if c.execute(update(t.periods).where(t.periods.c.period == period).values(**closed)).rowcount == 0:
-                c.execute(insert(t.periods).values(period=period, **closed))
+            upsert(c, t.periods, {"period": period},
+                   {"status": "closed", "closed_at": datetime.now(UTC), "closed_by": closed_by})
         return issued
 
     def _draft(self, c, code: str, period: str) -> dict:
