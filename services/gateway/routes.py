@@ -53,14 +53,15 @@ async def submit(body: NewRequest, request: Request, who: PrincipalDep,
 
     digest = hashlib.sha256(body.model_dump_json(exclude_none=True).encode()).hexdigest()
     if idempotency_key:
-        seen = state.idempotency.find(who.tenant, idempotency_key)
-        if seen and seen[0] != digest:
-            raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with a different body",
-                           request_id=seen[1])
-        if seen:
-            return Accepted(request_id=seen[1], status="accepted")
         # Derived from the key: a retry after a lost answer names the same request.
         request_id = uuid5(lifecycle.NAMESPACE, f"request/{who.tenant}/{idempotency_key}")
+        # Claimed before publishing, so two racing submissions with one key cannot both go out.
+        seen = state.idempotency.claim(who.tenant, idempotency_key, digest, str(request_id))
+        if seen and seen != digest:
+            raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with a different body",
+                           request_id=str(request_id))
+        if seen:
+            return Accepted(request_id=str(request_id), status="accepted")
     else:
         request_id = uuid4()
     submitted = RequestSubmitted(
@@ -69,9 +70,12 @@ async def submit(body: NewRequest, request: Request, who: PrincipalDep,
         submitted_by=who.name, submitted_at=datetime.now(UTC))
     event = state.codec.build(type_name(body.service, "request.submitted"), "/hps/gateway", who.tenant,
                               submitted, subject=str(request_id), id=uuid5(lifecycle.NAMESPACE, f"submit/{request_id}"))
-    await publish(request, requests_topic(body.service), event, str(request_id))
-    if idempotency_key:
-        state.idempotency.record(who.tenant, idempotency_key, digest, str(request_id))
+    try:
+        await publish(request, requests_topic(body.service), event, str(request_id))
+    except ApiError:
+        if idempotency_key:  # nothing was accepted: the key is free for the retry
+            state.idempotency.release(who.tenant, idempotency_key)
+        raise
     return Accepted(request_id=str(request_id), status="accepted")
 
 

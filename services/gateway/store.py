@@ -24,6 +24,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.exc import IntegrityError
 
 from shared.api.auth import Principal
 from shared.contracts import RequestSnapshot
@@ -158,17 +159,22 @@ class IdempotencyKeys:
     def __init__(self, engine: Engine):
         self.engine = engine
 
-    def find(self, tenant: str, key: str) -> tuple[str, str] | None:
-        """(body hash, request id) recorded for this tenant's key."""
-        with self.engine.connect() as c:
-            row = c.execute(select(idempotency_keys.c.body_sha256, idempotency_keys.c.request_id).where(
-                idempotency_keys.c.tenant == tenant, idempotency_keys.c.key == key)).first()
-        return (row.body_sha256, row.request_id) if row else None
+    def claim(self, tenant: str, key: str, body_sha256: str, request_id: str) -> str | None:
+        """Take this tenant's key for a body; if it was taken already, the body hash it was taken for."""
+        try:
+            with self.engine.begin() as c:
+                c.execute(idempotency_keys.insert().values(tenant=tenant, key=key, body_sha256=body_sha256,
+                                                           request_id=request_id))
+            return None
+        except IntegrityError:
+            with self.engine.connect() as c:
+                return c.execute(select(idempotency_keys.c.body_sha256).where(
+                    idempotency_keys.c.tenant == tenant, idempotency_keys.c.key == key)).scalar()
 
-    def record(self, tenant: str, key: str, body_sha256: str, request_id: str) -> None:
+    def release(self, tenant: str, key: str) -> None:
         with self.engine.begin() as c:
-            c.execute(idempotency_keys.insert().values(tenant=tenant, key=key, body_sha256=body_sha256,
-                                                       request_id=request_id))
+            c.execute(idempotency_keys.delete().where(idempotency_keys.c.tenant == tenant,
+                                                      idempotency_keys.c.key == key))
 
 
 def encode_cursor(at: datetime, request_id: str) -> str:
