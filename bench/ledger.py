@@ -23,9 +23,10 @@ from sqlalchemy import insert, text
 
 from deploy.kafka_local import LocalKafka
 from services.finance.ledger import tables as t
-from services.finance.ledger.book import CHARGE, Ledger
+from services.finance.ledger.book import Ledger
 from services.finance.ledger.closing import MonthEnd
 from services.finance.ledger.engine import RechargeEngine
+from services.finance.ledger.entries import CHARGE
 from services.finance.ledger.schema import upgrade
 from shared import bus
 from shared.db import engine as make_engine

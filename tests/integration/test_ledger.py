@@ -7,8 +7,9 @@ import pytest
 from sqlalchemy import func, select, text
 
 from services.finance.ledger import tables as t
-from services.finance.ledger.book import Conflict, Ledger, Unpostable
+from services.finance.ledger.book import Ledger
 from services.finance.ledger.closing import MonthEnd, PeriodClosed
+from services.finance.ledger.entries import Conflict, Unpostable
 from services.finance.ledger.schema import upgrade
 from shared.db import engine as make_engine
 from shared.events import EventCodec
