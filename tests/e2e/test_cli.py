@@ -5,6 +5,8 @@ import subprocess
 import sys
 import time
 
+from shared.topics import SERVICES
+from tests.e2e.kafka_reading import read_all
 from tests.e2e.platform import ROOT
 
 
@@ -43,14 +45,110 @@ def test_bad_input_from_the_shell_is_a_clear_error(platform):
     assert result.returncode == 1 and "401" in result.stderr
 
 
+def tail_lines(platform, *filters: str) -> list[tuple[str, str, str, str, str]]:
+    """`hps ops tail --no-follow` as (topic, tenant, service, type, subject) per line."""
+    tail = hps(platform, "ops", "tail", *filters, "--no-follow", token="dev-ops")
+    assert tail.returncode == 0, tail.stderr
+    return [tuple((line.split() + [""])[1:6]) for line in tail.stdout.splitlines()]  # a subject may be empty
+
+
+def await_in_tail(platform, wanted: set, timeout_s: float = 30) -> None:
+    """Until the tail shows both the submission and the worker's change of each request in `wanted`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        seen = {(subject, type_.rsplit(".", 1)[-1]) for _, _, _, type_, subject in tail_lines(platform)}
+        missing = {(r, what) for r in wanted for what in ("submitted", "changed")} - seen
+        if not missing:
+            return
+        assert time.monotonic() < deadline, f"not in the ops tail after {timeout_s}s: {missing}"
+        time.sleep(0.5)
+
+
 def test_ops_reads_the_tail_and_the_lag_from_the_shell(platform, as_):
-    as_("dev-ccg").submit("finance", "new-supplier", quantity=1)
-    as_("dev-hospital").submit("finance", "new-supplier", quantity=1)
-    tail = hps(platform, "ops", "tail", "--tenant", "ccg", "--no-follow", token="dev-ops")
-    assert tail.returncode == 0 and "uk.hps.finance.request.submitted" in tail.stdout
-    assert all(" ccg " in line for line in tail.stdout.splitlines())
+    # The CCG asks Finance and IT for something, the hospital asks Finance.
+    ids = {}
+    for name, token, service, request_type in (("ccg finance", "dev-ccg", "finance", "new-supplier"),
+                                               ("ccg it", "dev-ccg", "it", "account-setup"),
+                                               ("hospital finance", "dev-hospital", "finance", "new-supplier")):
+        response = as_(token).submit(service, request_type, quantity=1, description=f"Tail check: {name}")
+        assert response.status_code == 202, response.text
+        ids[name] = response.json()["request_id"]
+    # The observer follows the topics on its own: wait until it has seen all three.
+    await_in_tail(platform, set(ids.values()))
+
+    ccg = tail_lines(platform, "--tenant", "ccg")
+    assert {line[1] for line in ccg} == {"ccg"}
+    assert {ids["ccg finance"], ids["ccg it"]} <= {line[4] for line in ccg}
+    assert ids["hospital finance"] not in {line[4] for line in ccg}
+
+    ccg_finance = tail_lines(platform, "--tenant", "ccg", "--service", "finance")
+    assert ccg_finance and {(line[1], line[2]) for line in ccg_finance} == {("ccg", "finance")}
+    assert ids["ccg finance"] in {line[4] for line in ccg_finance}
+    assert not {ids["ccg it"], ids["hospital finance"]} & {line[4] for line in ccg_finance}
+
+    submissions = tail_lines(platform, "--tenant", "ccg", "--type", "request.submitted")
+    assert {line[3] for line in submissions} <= {f"uk.hps.{s}.request.submitted" for s in SERVICES}
+    assert {ids["ccg finance"], ids["ccg it"]} <= {line[4] for line in submissions}
+
     deadline = time.monotonic() + 30
     while "hps-finance " not in (lag := hps(platform, "ops", "lag", token="dev-ops")).stdout:
         assert lag.returncode == 0 and time.monotonic() < deadline, lag.stdout + lag.stderr
         time.sleep(1)  # the lag is read from the broker every few seconds
-    assert hps(platform, "ops", "lag", token="dev-council").returncode == 1
+    refused = hps(platform, "ops", "lag", token="dev-council")
+    assert refused.returncode == 1 and "403" in refused.stderr
+
+
+def listed_ids(result: subprocess.CompletedProcess) -> list[str]:
+    assert result.returncode == 0, result.stderr
+    return [line.split()[0] for line in result.stdout.splitlines()]
+
+
+def test_requests_list_all_follows_the_cursor_past_the_first_page(platform, as_):
+    # More of the CCG's HR requests than one page (50) holds.
+    ccg = as_("dev-ccg")
+    mine = []
+    for n in range(55):
+        response = ccg.submit("hr", "payroll-change", quantity=1, description=f"Leaver {n}")
+        assert response.status_code == 202, response.text
+        mine.append(response.json()["request_id"])
+    for request_id in mine:
+        ccg.await_status(request_id, "submitted")
+
+    first_page = listed_ids(hps(platform, "requests", "list", "--service", "hr", token="dev-ccg"))
+    everything = listed_ids(hps(platform, "requests", "list", "--service", "hr", "--all", token="dev-ccg"))
+    assert len(first_page) == 50 and everything[:50] == first_page
+    assert len(everything) == len(set(everything)), "a request was listed on two pages"
+    # Newest first: the last submitted comes first.
+    assert [r for r in everything if r in set(mine)] == mine[::-1]
+    api = ccg.http.get("/v1/requests", params={"service": "hr", "limit": 200})
+    assert api.status_code == 200 and api.json()["next_cursor"] is None
+    assert everything == [r["request_id"] for r in api.json()["items"]]
+
+
+def test_a_rejection_from_the_shell_needs_a_reason(platform, as_):
+    response = as_("dev-council").submit("it", "account-setup", quantity=1, description="Account for a duplicate")
+    assert response.status_code == 202, response.text
+    request_id = response.json()["request_id"]
+    as_("dev-council").await_status(request_id, "submitted")
+
+    refused = hps(platform, "requests", "transition", request_id, "reject", token="dev-staff-it")
+    assert refused.returncode == 1 and "422" in refused.stderr and "a rejection needs a reason" in refused.stderr
+
+    reason = "Duplicate of an earlier request"
+    rejected = hps(platform, "requests", "transition", request_id, "reject", "--reason", reason, token="dev-staff-it")
+    assert rejected.returncode == 0, rejected.stderr
+    assert as_("dev-council").await_status(request_id, "rejected")["status_reason"] == reason
+
+
+async def test_payroll_is_run_by_hr_staff_and_refused_to_it_staff_from_the_shell(platform):
+    refused = hps(platform, "payroll", "run", "2024-05", token="dev-staff-it")
+    assert refused.returncode == 1
+    assert "403" in refused.stderr and "payroll runs are started by finance or HR staff" in refused.stderr
+    ran = hps(platform, "payroll", "run", "2024-05", token="dev-staff-hr")
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout) == {"period": "2024-05", "tenants": ["council", "ccg", "hospital"]}
+    # Both answers came after anything was published: HR was asked by its own staff, never by IT.
+    runs = [json.loads(m.value)["data"] for m in await read_all(platform.bootstrap, "hr.requests")
+            if b"payroll.run-requested" in m.value]
+    assert {r["requested_by"] for r in runs if r["period"] == "2024-05"} == {"HR shared service"}
+    assert "IT service desk" not in {r["requested_by"] for r in runs}

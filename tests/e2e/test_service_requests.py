@@ -2,6 +2,7 @@
 
 import json
 import uuid
+from collections import Counter
 from decimal import Decimal
 
 from aiokafka import AIOKafkaProducer
@@ -9,7 +10,7 @@ from aiokafka import AIOKafkaProducer
 from shared.events import EventCodec
 from shared.tenants import Registry
 from tests.conftest import free_ports
-from tests.e2e.kafka_reading import read_until
+from tests.e2e.kafka_reading import await_group_past, read_all, read_until
 from tests.e2e.platform import Client, Platform
 
 codec = EventCodec(Registry.load())
@@ -86,18 +87,33 @@ def test_resubmitting_with_an_idempotency_key_returns_the_same_request(as_):
     assert as_("dev-hospital").submit("it", "account-setup", quantity=4, headers=key).status_code == 202
 
 
+def not_found(request_id: str) -> dict:
+    """The whole body of a 404: the id the caller gave, and nothing the platform knows about it."""
+    return {"error": {"code": "not_found", "message": f"no request {request_id}"}}
+
+
 def test_another_tenants_request_is_not_found_on_every_endpoint(as_):
-    request_id = as_("dev-council").submit("hr", "dbs-check", quantity=1).json()["request_id"]
+    response = as_("dev-council").submit("hr", "dbs-check", quantity=1)
+    assert response.status_code == 202, response.text
+    request_id = response.json()["request_id"]
     as_("dev-council").await_status(request_id, "submitted")
+    # To the hospital it is exactly as absent as an id that was never issued: no status, tenant or
+    # allowed actions in the answer.
     hospital = as_("dev-hospital")
-    assert hospital.get(request_id).status_code == 404
-    for action in ("cancel", "accept", "complete"):
+    never_issued = str(uuid.uuid4())
+    response = hospital.get(never_issued)
+    assert response.status_code == 404 and response.json() == not_found(never_issued)
+    response = hospital.get(request_id)
+    assert response.status_code == 404 and response.json() == not_found(request_id)
+    for action in ("cancel", "accept", "complete", "approve"):
         response = hospital.move(request_id, action)
-        assert response.status_code == 404 and request_id not in json.dumps(response.json().get("items", []))
-    listed = hospital.http.get("/v1/requests", params={"limit": 200}).json()["items"]
-    assert request_id not in {r["request_id"] for r in listed}
+        assert response.status_code == 404 and response.json() == not_found(request_id), response.text
+    listing = hospital.http.get("/v1/requests", params={"limit": 200})
+    assert listing.status_code == 200
+    assert request_id not in {r["request_id"] for r in listing.json()["items"]}
     # Staff of another service do not see it either.
-    assert as_("dev-staff-it").get(request_id).status_code == 404
+    response = as_("dev-staff-it").get(request_id)
+    assert response.status_code == 404 and response.json() == not_found(request_id)
 
 
 def test_an_illegal_transition_is_a_409_listing_the_allowed_ones(as_):
@@ -138,25 +154,24 @@ def test_an_order_above_the_threshold_waits_for_the_budget_holder(as_):
 
 
 async def test_payroll_is_charged_once_per_period_even_when_run_twice(platform, as_):
-    for token in ("dev-finance", "dev-staff-hr"):
+    # Finance runs August's payroll, HR runs it again, and finance once more.
+    for token in ("dev-finance", "dev-staff-hr", "dev-finance"):
         response = as_(token).http.post("/v1/payroll/runs", json={"period": "2026-08"})
-        assert response.status_code == 202 and response.json()["tenants"] == ["council", "ccg", "hospital"]
+        assert response.status_code == 202, response.text
+        assert response.json()["tenants"] == ["council", "ccg", "hospital"]
+    # Every run is on hr.requests (acknowledged before the 202); once the HR worker has committed
+    # past them all, every charge they caused is on finance.charges.
+    await await_group_past(platform.bootstrap, "hps-hr", "hr.requests")
 
-    def payroll(messages):
-        return [codec.decode(m.value, m.headers) for m in messages
-                if b'"payroll"' in m.value and b'"2026-08"' in m.value]
-
-    await read_until(platform.bootstrap, "finance.charges", lambda ms: len(payroll(ms)) >= 3)
-    # A further run of the same period, then a marker run of another one, which must arrive after it.
-    as_("dev-finance").http.post("/v1/payroll/runs", json={"period": "2026-08"})
-    as_("dev-finance").http.post("/v1/payroll/runs", json={"period": "2026-07"})
-    messages = await read_until(platform.bootstrap, "finance.charges",
-                                lambda ms: sum(b'"2026-07"' in m.value and b'"payroll"' in m.value for m in ms) >= 3)
-    august = payroll(messages)
-    assert sorted(e.tenant for e in august) == ["ccg", "council", "hospital"]
+    charges = [codec.decode(m.value, m.headers) for m in await read_all(platform.bootstrap, "finance.charges")]
+    august = [e for e in charges if e.data["request_type"] == "payroll" and e.data["period"] == "2026-08"]
+    assert Counter(e.tenant for e in august) == {"council": 1, "ccg": 1, "hospital": 1}, \
+        "a payroll run repeated for the same period must not charge again"
     council = next(e for e in august if e.tenant == "council")
-    assert council.data["quantity"] == "3900" and council.data["amount"] == "25350.00"
-    assert as_("dev-council").http.post("/v1/payroll/runs", json={"period": "2026-08"}).status_code == 403
+    assert Decimal(council.data["quantity"]) == 3900 and Decimal(council.data["amount"]) == Decimal("25350.00")
+
+    refused = as_("dev-council").http.post("/v1/payroll/runs", json={"period": "2026-08"})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
 
 
 async def test_a_poison_message_is_dead_lettered_and_the_worker_goes_on(platform, as_):
