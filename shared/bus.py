@@ -4,6 +4,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError as BrokerError  # noqa: F401  (what an aiokafka send raises)
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
@@ -41,8 +42,20 @@ def _admin(bootstrap: str, timeout_s: float) -> KafkaAdminClient:
 
 
 def producer(bootstrap: str, **overrides) -> AIOKafkaProducer:
-    """Acknowledged by every in-sync replica, idempotent: a sent event is neither lost nor doubled."""
+    """Acknowledged by every in-sync replica, idempotent: a sent event is neither lost nor doubled.
+    It retries until the broker answers, as a consumer's output must: it is never dropped."""
     return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **overrides)
+
+
+def api_producer(bootstrap: str, timeout_ms: int) -> AIOKafkaProducer:
+    """For a caller who is waiting: acknowledged by every in-sync replica, or a BrokerError within
+    `timeout_ms`, which the API answers with 503.
+
+    Not idempotent: aiokafka never expires an idempotent producer's batch, so a caller would wait
+    out a whole outage, or be told 503 about an event delivered later. A send retried after a lost
+    acknowledgement carries the same event id, which every consumer applies once."""
+    return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False,
+                            request_timeout_ms=timeout_ms)
 
 
 async def publish(producer: AIOKafkaProducer, codec: EventCodec, topic: str, event: Event, key: str | None) -> None:

@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     kafka_bootstrap: str | None = None
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
+    # How long a producer waits for the broker's answer to a request, or for a topic's metadata.
+    kafka_request_timeout_ms: int = Field(default=30_000, gt=0)
     database_url: str | None = None
     tenants_file: Path | None = None
     # A folder of <service>.yaml catalogues that replace the shipped ones.

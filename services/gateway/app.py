@@ -10,11 +10,14 @@ from services.gateway import proxy, readmodel, store
 from services.gateway.routes import router
 from shared.api import app as api_app
 from shared.catalogue import load_all
+from shared.clock import Clock, system_clock
 from shared.db import engine
 from shared.settings import Settings
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
+    """`clock` is "now" for the routes: whether a tenant is active today, when a request was submitted."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         state = app.state
@@ -40,6 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = api_app.create("gateway", "HPS Back Office partner API", "Service requests and recharge statements of the "
                          "partners of Herefordshire Public Services.", settings, lifespan)
+    app.state.clock = clock
     app.include_router(router)
     app.include_router(proxy.router)
     return app

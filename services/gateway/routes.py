@@ -1,7 +1,7 @@
 """The partner API: submit, follow and move service requests; start a payroll run."""
 
 import hashlib
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated
 from uuid import UUID, uuid4, uuid5
 
@@ -35,7 +35,8 @@ async def submit(body: NewRequest, request: Request, who: PrincipalDep,
     state = request.app.state
     if body.tenant is not None and body.tenant != who.tenant:
         raise ApiError(403, "forbidden", "a partner can submit only for its own tenant", "tenant")
-    today = datetime.now(UTC).date()
+    now = state.clock()
+    today = now.date()
     if not state.registry.get(who.tenant).active_on(today):
         raise ApiError(403, "tenant_inactive", f"{who.tenant} is not a tenant of the shared service on {today}")
     catalogue = state.catalogues.get(body.service)
@@ -67,7 +68,7 @@ async def submit(body: NewRequest, request: Request, who: PrincipalDep,
     submitted = RequestSubmitted(
         request_id=request_id, service=body.service, request_type=body.type, priority=body.priority,
         description=body.description, cost_centre=body.cost_centre, requested=body.measures(),
-        submitted_by=who.name, submitted_at=datetime.now(UTC))
+        submitted_by=who.name, submitted_at=now)
     event = state.codec.build(type_name(body.service, "request.submitted"), "/hps/gateway", who.tenant,
                               submitted, subject=str(request_id), id=uuid5(lifecycle.NAMESPACE, f"submit/{request_id}"))
     try:

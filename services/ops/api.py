@@ -8,11 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
-from kafka.errors import KafkaError
 
 from services.ops.figures import Seen
 from services.ops.lag import by_group
 from services.ops.replay import AlreadyReplayed
+from shared import bus
 from shared.api.auth import PrincipalDep, require
 from shared.api.errors import ApiError
 
@@ -127,5 +127,5 @@ async def replay(letter_id: str, request: Request, who: PrincipalDep) -> dict:
         return await request.app.state.replays.replay(letter, request.app.state.producer, who.name)
     except AlreadyReplayed as exc:
         raise ApiError(409, "already_replayed", str(exc)) from None
-    except KafkaError as exc:
+    except bus.BrokerError as exc:
         raise ApiError(503, "unavailable", f"Kafka did not acknowledge the replay ({exc.__class__.__name__})") from None

@@ -6,7 +6,6 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
-from kafka.errors import KafkaError
 
 from shared import bus, metrics
 from shared.api import errors
@@ -26,7 +25,7 @@ def create(service: str, title: str, description: str, settings: Settings,
         state.registry = Registry.load(settings.tenants_file)
         state.codec = EventCodec(state.registry)
         state.tokens = load_tokens(settings.tokens_file)
-        state.producer = bus.producer(settings.bootstrap)
+        state.producer = bus.api_producer(settings.bootstrap, settings.kafka_request_timeout_ms)
         await state.producer.start()
         try:
             async with service_lifespan(app):
@@ -61,7 +60,7 @@ async def publish(request: Request, topic: str, event, key: str) -> None:
     """Publish and wait for the broker's acknowledgement; without it nothing was accepted (503)."""
     try:
         await bus.publish(request.app.state.producer, request.app.state.codec, topic, event, key)
-    except KafkaError as exc:
+    except bus.BrokerError as exc:
         raise errors.ApiError(503, "unavailable", f"the event bus did not acknowledge ({exc.__class__.__name__}); "
                                                   "nothing was recorded, try again") from None
 

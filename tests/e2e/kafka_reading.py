@@ -6,7 +6,11 @@ import time
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from shared.topics import BY_NAME
+from shared.events import Event, EventCodec
+from shared.tenants import Registry
+from shared.topics import BY_NAME, requests_topic
+
+codec = EventCodec(Registry.load())
 
 
 def partitions_of(*topics: str) -> list[TopicPartition]:
@@ -87,3 +91,9 @@ async def await_group_past(bootstrap: str, group: str, topic: str, timeout_s: fl
             await asyncio.sleep(0.2)
     finally:
         await admin.close()
+
+
+async def submitted_events(bootstrap: str, request_id: str, service: str = "it") -> list[Event]:
+    """Every event published on the service's requests topic for `request_id`, up to now."""
+    messages = await read_all(bootstrap, requests_topic(service))
+    return [codec.decode(m.value, m.headers) for m in messages if m.key == request_id.encode()]

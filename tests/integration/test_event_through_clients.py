@@ -74,10 +74,14 @@ async def test_a_faust_agent_receives_and_republishes_the_event_intact(kafka_boo
             headers = dict(message.headers)
             assert headers["ce_tenant"] == message.key
             assert headers["ce_type"] == b"uk.hps.finance.shared-cost.recorded"
+        # The worker is still up after passing both events on: it did not crash on the way.
+        still_running = worker.poll() is None
     finally:
         worker.terminate()
         _, err = worker.communicate(timeout=60)
-        assert worker.returncode is not None, err
+    assert still_running, f"the faust worker exited early with {worker.returncode}: {err.decode(errors='replace')}"
+    # SIGTERM stops it cleanly.
+    assert worker.returncode == 0, err.decode(errors="replace")
 
 
 async def test_aiokafka_and_kafka_python_producers_feed_one_consumer_group(kafka_bootstrap):

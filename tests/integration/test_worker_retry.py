@@ -1,0 +1,159 @@
+"""A service worker retries a failing handler, then dead-letters the message and goes on: a real
+worker on the real broker, with its state in SQLite, for a service of this test's own."""
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client import REGISTRY
+
+from shared import bus, metrics
+from shared.contracts import EVENT_TYPES, Data, EventType
+from shared.db import engine
+from shared.events import Event, EventCodec
+from shared.request_handlers import Outcome
+from shared.request_worker import RETRIES, Worker
+from shared.settings import Settings
+from shared.state_store import StateStore
+from shared.tenants import Registry
+from shared.topics import DEAD_LETTERS, Topic, events_topic, requests_topic
+from tests.e2e.kafka_reading import read_until
+
+
+class Note(Data):
+    request_id: uuid.UUID
+    text: str
+
+
+class Harness:
+    """A worker for a fresh service: its topics, codec, store and handlers, and a log of handler calls."""
+
+    def __init__(self, bootstrap: str, tmp_path):
+        self.bootstrap = bootstrap
+        self.service = f"retry{uuid.uuid4().hex[:8]}"
+        self.requests, self.events = requests_topic(self.service), events_topic(self.service)
+        self.flaky, self.broken, self.done = (f"uk.hps.{self.service}.note.{t}" for t in ("flaky", "broken", "done"))
+        topics = {self.flaky: self.requests, self.broken: self.requests, self.done: self.events}
+        types = {name: EventType(name, topic, Note, "request id", "test") for name, topic in topics.items()}
+        self.codec = EventCodec(Registry.load(), {**EVENT_TYPES, **types})
+        self.store = StateStore(engine(f"sqlite:///{tmp_path / 'worker.db'}"), self.service)
+        self.calls: list[str] = []  # the event id of each handler call
+        self.producer = bus.producer(bootstrap)  # what the test publishes with
+        handlers = {self.flaky: self.fails_once, self.broken: self.always_fails}
+        self.worker = Worker(self.service, Settings(kafka_bootstrap=bootstrap, state_dir=tmp_path), handlers,
+                             self.codec, self.store, sla_interval_s=3600)
+
+    def fails_once(self, state, event: Event) -> Outcome:
+        self.calls.append(str(event.id))
+        if self.calls.count(str(event.id)) == 1:
+            raise RuntimeError("database connection reset")  # transient: the retry succeeds
+        done = self.codec.build(self.done, f"/hps/{self.service}", event.tenant, event.data, subject=event.subject,
+                                id=uuid.uuid5(event.id, "done"))
+        return Outcome({"text": event.data["text"]}, [(self.events, event.subject, done)])
+
+    def always_fails(self, state, event: Event) -> Outcome:
+        self.calls.append(str(event.id))
+        raise RuntimeError("pricing bug")
+
+    async def send(self, event_type: str, request_id: str, text: str):
+        """Publish a command for the worker; returns it and where the broker put it."""
+        event = self.codec.build(event_type, "/hps/gateway", "council", {"request_id": request_id, "text": text},
+                                 subject=request_id)
+        key, value, headers = self.codec.encode(event, request_id)
+        return event, await self.producer.send_and_wait(self.requests, value, key=key, headers=headers)
+
+
+@pytest.fixture
+async def harness(kafka_bootstrap, tmp_path):
+    """A running worker of a fresh service, stopped as its main() would on SIGTERM."""
+    h = Harness(kafka_bootstrap, tmp_path)
+    await asyncio.to_thread(bus.ensure_topics, kafka_bootstrap, [Topic(h.requests, 3, -1, "retry test"),
+                                                                 Topic(h.events, 1, -1, "retry test")])
+    await h.producer.start()
+    h.task = asyncio.create_task(h.worker.run())
+    try:
+        yield h
+    finally:
+        await h.producer.stop()
+        h.worker.stopping.set()
+        await asyncio.wait_for(h.task, 30)
+
+
+async def until(condition: Callable[[], object], worker: asyncio.Task, timeout_s: float = 60):
+    """Wait for `condition` to hold while the worker runs; a worker that died fails the test with its error."""
+    deadline = time.monotonic() + timeout_s
+    while not (result := condition()):
+        if worker.done():
+            worker.result()
+            raise AssertionError("the worker stopped")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met after {timeout_s}s")
+        await asyncio.sleep(0.1)
+    return result
+
+
+async def read_to_end(bootstrap: str, topic: str, partitions_count: int) -> list:
+    """Every message of `topic` written before the call."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(partitions_count)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        messages = []
+        while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                messages.extend(records)
+        return messages
+    finally:
+        await consumer.stop()
+
+
+def errors(kind: str) -> float:
+    """hps_errors_total{kind} of this process (the registry is process-wide)."""
+    return REGISTRY.get_sample_value("hps_errors_total", {"service": metrics.service(), "kind": kind}) or 0
+
+
+async def test_a_handler_that_fails_once_is_retried_and_applied_once(harness):
+    retries_before = errors("handler_retry")
+    # The council's note meets a transient fault on its first attempt.
+    request_id = str(uuid.uuid4())
+    note, _ = await harness.send(harness.flaky, request_id, "new starter on Monday")
+
+    state = await until(lambda: harness.store.get(request_id), harness.task)
+    assert state == {"text": "new starter on Monday"}
+    assert harness.calls == [str(note.id), str(note.id)]
+    assert errors("handler_retry") == retries_before + 1
+    # What the handler emits went out once: the failed attempt emitted nothing.
+    messages = await read_to_end(harness.bootstrap, harness.events, 1)
+    emitted = [harness.codec.decode(m.value, m.headers) for m in messages]
+    assert [(e.type, e.subject, e.id) for e in emitted] == [(harness.done, request_id, uuid.uuid5(note.id, "done"))]
+
+
+async def test_a_handler_that_keeps_failing_sends_the_message_to_the_dead_letters(harness):
+    retries_before, failures_before = errors("handler_retry"), errors("HandlerFailed")
+    # The council's note hits a handler bug; a later note on the same request follows it.
+    request_id = str(uuid.uuid4())
+    broken, where = await harness.send(harness.broken, request_id, "this one breaks")
+    later, _ = await harness.send(harness.flaky, request_id, "this one goes through")
+
+    # The later note is applied: the worker went on past the failing one (same key, same partition).
+    await until(lambda: harness.store.get(request_id), harness.task)
+    assert harness.calls == [str(broken.id)] * RETRIES + [str(later.id)] * 2
+    assert errors("handler_retry") == retries_before + (RETRIES - 1) + 1
+    assert errors("HandlerFailed") == failures_before + 1
+
+    def ours(messages):
+        return [m for m in messages if ("hps_dlq_topic", harness.requests.encode()) in m.headers]
+
+    [letter] = ours(await read_until(harness.bootstrap, DEAD_LETTERS, ours))
+    headers = dict(letter.headers)
+    assert headers["hps_dlq_reason"].decode() == f"handler failed {RETRIES} times: RuntimeError('pricing bug')"
+    assert (headers["hps_dlq_partition"], headers["hps_dlq_offset"]) == (str(where.partition).encode(),
+                                                                         str(where.offset).encode())
+    assert letter.key == request_id.encode()
+    assert harness.codec.decode(letter.value, letter.headers) == broken
