@@ -94,7 +94,7 @@ async def ledger_rate(bootstrap: str, topic: str, count: int, url: str) -> float
 
     recharge.handle = counting
     started = time.perf_counter()
-    await recharge.run()
+    await recharge.run(asyncio.Event())
     elapsed = time.perf_counter() - started
     db.dispose()
     return count / elapsed

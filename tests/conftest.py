@@ -16,6 +16,17 @@ from shared import bus
 KAFKA_IMAGE = "confluentinc/cp-kafka:8.1.0"
 
 
+LEVELS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items):
+    """A test's level is its folder: `pytest -m integration` runs tests/integration alone."""
+    for item in items:
+        level = Path(item.path).relative_to(Path(__file__).parent).parts[0]
+        if level in LEVELS:
+            item.add_marker(level)
+
+
 def free_ports(count: int) -> list[int]:
     """Distinct free ports: all held open at once, so the kernel cannot hand one out twice."""
     sockets = [socket.socket() for _ in range(count)]

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from shared.topics import SERVICES
+from tests.conftest import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,6 +24,8 @@ class Platform:
     ops_port: int
     extra_env: dict = field(default_factory=dict)
     processes: dict = field(default_factory=dict)
+    # Where each worker serves /metrics, as `hps up` gives them ports; filled by start_all.
+    metrics_ports: dict = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -39,8 +42,15 @@ class Platform:
 
     def start(self, name: str) -> None:
         log = open(self.state_dir / f"{name}.log", "ab")
-        self.processes[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=self.env,
+        env = {**self.env, **({"HPS_METRICS_PORT": str(self.metrics_ports[name])} if name in self.metrics_ports else {})}
+        self.processes[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env,
                                                 stdout=log, stderr=subprocess.STDOUT)
+
+    def metrics(self, name: str) -> str:
+        """The Prometheus exposition of a process: a worker's own port, else its API's /metrics."""
+        urls = {"gateway": self.url, "finance.ledger": f"http://127.0.0.1:{self.finance_port}", "ops": self.ops_url}
+        url = urls.get(name) or f"http://127.0.0.1:{self.metrics_ports[name]}"
+        return httpx.get(f"{url}/metrics", timeout=10).text
 
     def stop(self, name: str, kill: bool = False) -> None:
         process = self.processes.pop(name)
@@ -49,6 +59,7 @@ class Platform:
 
     def start_all(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics_ports = dict(zip(SERVICES, free_ports(len(SERVICES))))
         for name in self.names:
             self.start(name)
         self.await_health(self.url, "gateway")

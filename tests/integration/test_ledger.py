@@ -333,6 +333,24 @@ class LedgerContract:
             ledger.apply(charge("council", "60.00", kind="correction", corrects=unknown))
         assert counts(db) == before
 
+    def test_a_new_event_reusing_a_posted_charge_id_is_a_conflict(self, ledger, db):
+        first = charge("council", "70.00")
+        ledger.apply(first)
+        before = counts(db)
+        # Another event (its own id) for the same charge: the same work must not be charged twice.
+        again = charge("council", "70.00", charge_id=first.data["charge_id"])
+        with pytest.raises(Conflict, match="repeats a charge or cost id"):
+            ledger.apply(again)
+        assert counts(db) == before
+
+    def test_an_event_the_ledger_does_not_post_is_unpostable(self, ledger, db):
+        before = counts(db)
+        payroll = codec.build("uk.hps.hr.payroll.run-requested", "/hps/gateway", "council",
+                              {"period": "2026-10", "requested_by": "finance"})
+        with pytest.raises(Unpostable, match="does not post uk.hps.hr.payroll.run-requested"):
+            ledger.apply(payroll)
+        assert counts(db) == before
+
     def test_a_late_usage_cost_nobody_incurred_is_unpostable(self, ledger, month_end, db):
         # September closes with IT work only: nobody used HR.
         ledger.apply(charge("council", "850.00", period="2026-09"))

@@ -157,3 +157,26 @@ async def test_a_handler_that_keeps_failing_sends_the_message_to_the_dead_letter
                                                                          str(where.offset).encode())
     assert letter.key == request_id.encode()
     assert harness.codec.decode(letter.value, letter.headers) == broken
+
+
+async def test_an_event_the_worker_does_not_handle_or_without_a_key_is_a_dead_letter(harness):
+    request_id = str(uuid.uuid4())
+    # A done event on the requests topic is not a command this worker handles; a note without a key
+    # cannot be tied to its request.
+    stray = harness.codec.build(harness.done, "/hps/gateway", "council", {"request_id": request_id, "text": "x"},
+                                subject=request_id)
+    _, value, headers = harness.codec.encode(stray, request_id)
+    await harness.producer.send_and_wait(harness.requests, value, key=request_id.encode(), headers=headers)
+    unkeyed = harness.codec.build(harness.flaky, "/hps/gateway", "council", {"request_id": request_id, "text": "y"},
+                                  subject=request_id)
+    _, value, headers = harness.codec.encode(unkeyed, None)
+    await harness.producer.send_and_wait(harness.requests, value, key=None, headers=headers)
+
+    def ours(messages):
+        return [dict(m.headers)["hps_dlq_reason"].decode() for m in messages
+                if ("hps_dlq_topic", harness.requests.encode()) in m.headers]
+
+    reasons = ours(await read_until(harness.bootstrap, DEAD_LETTERS, lambda ms: len(ours(ms)) == 2))
+    assert sorted(reasons) == sorted([f"{harness.service} does not handle {harness.done}",
+                                      "a request event needs its entity as the message key"])
+    assert harness.calls == [] and harness.store.get(request_id) is None

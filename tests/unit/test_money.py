@@ -46,13 +46,36 @@ def test_a_hundred_pounds_in_three():
     assert shares == {"ccg": Decimal("33.34"), "council": Decimal("33.33"), "hospital": Decimal("33.33")}
 
 
-@pytest.mark.parametrize("bad", [1.5, "12.345", "abc", "NaN", "Infinity", None])
-def test_money_refuses_what_is_not_pence(bad):
-    with pytest.raises(MoneyError):
+@pytest.mark.parametrize("bad, why", [
+    (1.5, "money must be given as a string, int or Decimal, never a float"),
+    (True, "money must be given as a string, int or Decimal, never a float"),
+    ("12.345", "12.345 has a fraction of a penny"),
+    ("abc", "not an amount of money: 'abc'"), ("NaN", "not an amount of money: 'NaN'"),
+    ("Infinity", "not an amount of money: 'Infinity'"), (None, "not an amount of money: None"),
+])
+def test_money_refuses_what_is_not_pence_and_says_why(bad, why):
+    with pytest.raises(MoneyError) as refused:
         money(bad)
+    assert str(refused.value) == why
 
 
-@pytest.mark.parametrize("weights", [{}, {"council": 0}, {"council": -1, "pct": 2}])
-def test_apportion_refuses_meaningless_weights(weights):
-    with pytest.raises(MoneyError):
+@pytest.mark.parametrize("weights, why", [
+    ({}, "cannot apportion among no one"),
+    ({"council": 0}, "apportionment weights sum to zero"),
+    ({"council": -1, "pct": 2}, "apportionment weights cannot be negative"),
+])
+def test_apportion_refuses_meaningless_weights_and_says_why(weights, why):
+    with pytest.raises(MoneyError) as refused:
         apportion(Decimal("10.00"), weights)
+    assert str(refused.value) == why
+
+
+def test_the_penny_left_over_goes_to_the_largest_remainder_not_the_largest_share():
+    # 9p by 51:39 is 5.1p and 3.9p: the council's share is larger, the hospital's remainder is.
+    assert apportion(Decimal("0.09"), {"council": 51, "hospital": 39}) == {
+        "council": Decimal("0.05"), "hospital": Decimal("0.04")}
+
+
+def test_a_negative_amount_splits_like_a_positive_one_with_the_sign():
+    assert apportion(Decimal("-0.09"), {"council": 51, "hospital": 39}) == {
+        "council": Decimal("-0.05"), "hospital": Decimal("-0.04")}

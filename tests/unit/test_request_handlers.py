@@ -107,15 +107,21 @@ def test_a_partner_cannot_cancel_once_work_has_started():
     assert refused.data["status"] == "in_progress"
 
 
-def test_time_and_materials_charge_the_hours_delivered():
+def test_time_and_materials_charge_the_hours_delivered_rounded_half_up():
+    # An incident desk at £24.69 an hour: half an hour is £12.345, charged £12.35.
     it = Worker("it")
+    incident = catalogues["it"].request_types["incident"]
+    priced = incident.model_copy(update={"price": incident.price.model_copy(update={"hourly_rate": Decimal("24.69")})})
+    catalogue = catalogues["it"].model_copy(update={"request_types": {"incident": priced}})
+    it.handlers = RequestHandlers("it", catalogue, codec).registry()
     key, event = submitted("it", "incident", hours="1")
     it.apply(key, event)
     it.apply(key, transition("it", key, "accept"))
     it.apply(key, transition("it", key, "start"))
-    emits = it.apply(key, transition("it", key, "complete", delivered={"hours": "2.25"}))
+    emits = it.apply(key, transition("it", key, "complete", delivered={"hours": "0.5"}))
     charge = next(e for topic, _, e in emits if topic == "finance.charges")
-    assert Decimal(charge.data["amount"]) == Decimal("55.00") * Decimal("2.25")
+    assert (charge.data["quantity"], charge.data["unit_price"], charge.data["amount"]) == ("0.5", "24.69", "12.35")
+    assert it.request(key).amount == Decimal("12.35")
 
 
 def test_a_large_order_waits_for_the_budget_holder():

@@ -21,14 +21,13 @@ class RechargeEngine:
         self.bootstrap, self.ledger, self.codec, self.topics, self.group = bootstrap, ledger, codec, topics, group
         self.stopping = asyncio.Event()
 
-    async def run(self, ready: asyncio.Event | None = None) -> None:
+    async def run(self, ready: asyncio.Event) -> None:
         consumer = AIOKafkaConsumer(*self.topics, bootstrap_servers=self.bootstrap, group_id=self.group,
                                     enable_auto_commit=False, auto_offset_reset="earliest")
         self.producer = bus.producer(self.bootstrap)
         await self.producer.start()
         await consumer.start()
-        if ready:
-            ready.set()
+        ready.set()
         try:
             await consume(consumer, self.handle, self.stopping)
         finally:
