@@ -6,7 +6,7 @@ import time
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from shared.events import Event, EventCodec
+from shared.events import Event, EventCodec, InvalidEvent
 from shared.tenants import Registry
 from shared.topics import BY_NAME, requests_topic
 
@@ -97,3 +97,14 @@ async def submitted_events(bootstrap: str, request_id: str, service: str = "it")
     """Every event published on the service's requests topic for `request_id`, up to now."""
     messages = await read_all(bootstrap, requests_topic(service))
     return [codec.decode(m.value, m.headers) for m in messages if m.key == request_id.encode()]
+
+
+def events_of(messages) -> list[Event]:
+    """The events among `messages`; other tests put garbage on the same topics on purpose."""
+    events = []
+    for m in messages:
+        try:
+            events.append(codec.decode(m.value, m.headers))
+        except InvalidEvent:
+            pass
+    return events

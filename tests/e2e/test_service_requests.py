@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaProducer
 from shared.events import EventCodec
 from shared.tenants import Registry
 from tests.conftest import free_ports
-from tests.e2e.kafka_reading import await_group_past, read_all, read_until
+from tests.e2e.kafka_reading import await_group_past, events_of, read_all, read_until
 from tests.e2e.platform import Client, Platform
 
 codec = EventCodec(Registry.load())
@@ -37,9 +37,9 @@ def complete(as_, service, request_id, delivered):
 def charges_of(messages, request_ids):
     found = {}
     for m in messages:
-        event = codec.decode(m.value, m.headers)
-        if event.data.get("request_id") in request_ids:
-            found[event.data["request_id"]] = (event, m.key.decode())
+        for event in events_of([m]):
+            if event.data.get("request_id") in request_ids:
+                found[event.data["request_id"]] = (event, m.key.decode())
     return found
 
 
@@ -163,7 +163,7 @@ async def test_payroll_is_charged_once_per_period_even_when_run_twice(platform, 
     # past them all, every charge they caused is on finance.charges.
     await await_group_past(platform.bootstrap, "hps-hr", "hr.requests")
 
-    charges = [codec.decode(m.value, m.headers) for m in await read_all(platform.bootstrap, "finance.charges")]
+    charges = events_of(await read_all(platform.bootstrap, "finance.charges"))
     august = [e for e in charges if e.data["request_type"] == "payroll" and e.data["period"] == "2026-08"]
     assert Counter(e.tenant for e in august) == {"council": 1, "ccg": 1, "hospital": 1}, \
         "a payroll run repeated for the same period must not charge again"
