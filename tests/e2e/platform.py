@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from aiokafka import AIOKafkaProducer
 
 from shared.topics import SERVICES
 from tests.conftest import free_ports
@@ -51,6 +52,17 @@ class Platform:
         urls = {"gateway": self.url, "finance.ledger": f"http://127.0.0.1:{self.finance_port}", "ops": self.ops_url}
         url = urls.get(name) or f"http://127.0.0.1:{self.metrics_ports[name]}"
         return httpx.get(f"{url}/metrics", timeout=10).text
+
+    async def produce(self, topic: str, value: bytes, key: bytes, headers=()) -> tuple[int, int]:
+        """Puts a message straight onto a topic, as a misbehaving producer might; returns its partition
+        and offset once every in-sync replica has it."""
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        await producer.start()
+        try:
+            sent = await producer.send_and_wait(topic, value, key=key, headers=list(headers))
+        finally:
+            await producer.stop()
+        return sent.partition, sent.offset
 
     def stop(self, name: str, kill: bool = False) -> None:
         process = self.processes.pop(name)

@@ -10,13 +10,13 @@ import uuid
 from decimal import Decimal
 from uuid import uuid5
 
+from services.finance.ledger.statements import canonical
 from shared import lifecycle
 from shared.events import EventCodec
 from shared.tenants import Registry
 from shared.topics import CHARGES, DEAD_LETTERS
 from tests.e2e.kafka_reading import read_until
 from tests.e2e.platform import ROOT
-from tests.e2e.test_operations import inject
 
 codec = EventCodec(Registry.load())
 
@@ -49,8 +49,17 @@ def charged(draft: dict, charge_id: str) -> bool:
     return any(x["charge_id"] == charge_id for g in draft["direct_charges"] for x in g["lines"])
 
 
-def adjustments(draft: dict) -> list[tuple[str, str]]:
-    return sorted((x["type"], x["amount"]) for x in draft["prior_period_adjustments"])
+def adjustments(draft: dict) -> list[tuple[str, Decimal]]:
+    return sorted((x["type"], Decimal(x["amount"])) for x in draft["prior_period_adjustments"])
+
+
+def assert_corrected(draft: dict, charge_id: str, original: str, corrected: str) -> None:
+    """The original charge stands, reversed and charged again at the corrected amount: the tenant owes that."""
+    [line] = [Decimal(x["amount"]) for g in draft["direct_charges"] for x in g["lines"] if x["charge_id"] == charge_id]
+    assert line == Decimal(original)
+    assert adjustments(draft) == [("charge", Decimal(corrected)), ("reversal", -Decimal(original))]
+    assert line + sum(amount for _, amount in adjustments(draft)) == Decimal(corrected)
+    assert Decimal(draft["totals"]["total"]) == Decimal(corrected)  # the period holds nothing else of the council's
 
 
 def test_finance_corrects_a_charge_with_a_reversal_and_a_new_entry(as_):
@@ -63,8 +72,7 @@ def test_finance_corrects_a_charge_with_a_reversal_and_a_new_entry(as_):
     assert response.status_code == 202, response.text
     assert response.json()["corrects"] == charge_id
     draft = await_preview(as_, period, "council", lambda d: d["prior_period_adjustments"])
-    assert adjustments(draft) == [("charge", "800.00"), ("reversal", "-850.00")]
-    assert draft["totals"]["total"] == "800.00"
+    assert_corrected(draft, charge_id, "850.00", "800.00")
 
 
 def test_only_finance_corrects_and_only_a_charge_that_exists(as_):
@@ -85,22 +93,29 @@ def test_finance_corrects_a_charge_from_the_shell(platform, as_):
     assert shell.returncode == 0, shell.stderr
     assert json.loads(shell.stdout)["corrects"] == charge_id
     draft = await_preview(as_, period, "council", lambda d: d["prior_period_adjustments"])
-    assert adjustments(draft) == [("charge", "850.00"), ("reversal", "-1700.00")]
+    assert_corrected(draft, charge_id, "1700.00", "850.00")
+
+
+def ok(client, path: str, **params):
+    response = client.http.get(path, params=params)
+    assert response.status_code == 200, (path, response.text)
+    return response.json()
 
 
 def test_previews_and_statements_are_scoped_to_who_asks(as_):
     period = "2025-03"
-    everyone = as_("dev-finance").http.get(f"/v1/finance/periods/{period}/preview").json()
+    preview = f"/v1/finance/periods/{period}/preview"
+    # Finance and ops see every tenant.
+    everyone = ok(as_("dev-finance"), preview)
     assert [d["tenant"]["code"] for d in everyone] == ["ccg", "council", "hospital"]
-    assert as_("dev-ops").http.get(f"/v1/finance/periods/{period}/preview").json() == everyone
+    assert ok(as_("dev-ops"), preview) == everyone
+    assert ok(as_("dev-ops"), "/v1/finance/statements") == ok(as_("dev-finance"), "/v1/finance/statements")
     # A partner sees its own draft, whatever tenant it asks for.
     for asked in ({}, {"tenant": "hospital"}):
-        own = as_("dev-council").http.get(f"/v1/finance/periods/{period}/preview", params=asked)
-        assert own.status_code == 200 and [d["tenant"]["code"] for d in own.json()] == ["council"]
+        assert [d["tenant"]["code"] for d in ok(as_("dev-council"), preview, **asked)] == ["council"]
     # Staff work queues; statements are not theirs.
     staff = as_("dev-staff-finance").http
-    for path in (f"/v1/finance/periods/{period}/preview", "/v1/finance/statements",
-                 "/v1/finance/statements/HPS-202503-00001"):
+    for path in (preview, "/v1/finance/statements", "/v1/finance/statements/HPS-202503-00001"):
         response = staff.get(path)
         assert response.status_code == 403, (path, response.text)
 
@@ -115,10 +130,15 @@ def test_issued_statements_are_sealed_with_their_content_and_numbered_without_ga
     sequences = [int(n.rsplit("-", 1)[1]) for n in numbers]
     assert sequences == list(range(sequences[0], sequences[0] + len(numbers))) and len(numbers) == 3
     for number in numbers:
-        statement = as_("dev-finance").http.get(f"/v1/finance/statements/{number}").json()
+        response = as_("dev-finance").http.get(f"/v1/finance/statements/{number}")
+        assert response.status_code == 200, response.text
+        statement = response.json()
         content = {k: v for k, v in statement.items() if k != "content_sha256"}
-        digest = hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-        assert statement["content_sha256"] == digest, f"{number} is not sealed with its content"
+        assert statement["content_sha256"] == hashlib.sha256(canonical(content).encode()).hexdigest(), \
+            f"{number} is not sealed with its content"
+        # Ops reads the same statement; staff read none.
+        assert as_("dev-ops").http.get(f"/v1/finance/statements/{number}").json() == statement
+        assert as_("dev-staff-finance").http.get(f"/v1/finance/statements/{number}").status_code == 403
 
 
 async def test_the_ledger_dead_letters_what_it_cannot_post_and_goes_on(platform, as_):
@@ -130,7 +150,7 @@ async def test_the_ledger_dead_letters_what_it_cannot_post_and_goes_on(platform,
 
     def send(event):
         key, value, headers = codec.encode(event, event.tenant)
-        return inject(platform, CHARGES, value, key, headers)
+        return platform.produce(CHARGES, value, key, headers)
 
     first = a_charge("45.00")
     await send(first)
@@ -139,7 +159,7 @@ async def test_the_ledger_dead_letters_what_it_cannot_post_and_goes_on(platform,
     at = await send(first.model_copy(update={"data": {**first.data, "amount": "4500.00",
                                                              "unit_price": "4500.00"}}))
     garbage = f"not an event {uuid.uuid4()}".encode()
-    await inject(platform, CHARGES, garbage, b"hospital")
+    await platform.produce(CHARGES, garbage, b"hospital")
     later = a_charge("12.00")
     await send(later)
 

@@ -6,12 +6,10 @@ import uuid
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.catalogue import load_all
-from shared.events import EventCodec
-from shared.tenants import Registry
-from shared.topics import CHARGES, SERVICES
-from tests.e2e.test_operations import inject
+from shared.topics import CHARGES, SERVICES, requests_topic
+from tests.e2e.kafka_reading import await_group_past
+from tests.e2e.test_finance_api import completed_charge
 
-codec = EventCodec(Registry.load())
 MEASURE = {"quantity": 1, "hours": "1", "value": "100.00"}
 
 
@@ -29,11 +27,12 @@ def await_above(platform, process: str, before: float, name: str, timeout_s: flo
     return now
 
 
-def test_each_worker_counts_the_requests_it_consumes_and_the_gateway_what_it_publishes(platform, as_):
+async def test_each_worker_counts_the_requests_it_consumes_and_the_gateway_what_it_publishes(platform, as_):
     catalogues = load_all()
     for service in SERVICES:
-        consumed = {"service": service, "topic": f"{service}.requests", "tenant": "hospital"}
-        produced = {"service": "gateway", "topic": f"{service}.requests", "tenant": "hospital"}
+        consumed = {"service": service, "topic": requests_topic(service), "tenant": "hospital"}
+        produced = {"service": "gateway", "topic": requests_topic(service), "tenant": "hospital"}
+        await await_group_past(platform.bootstrap, f"hps-{service}", requests_topic(service))  # earlier work counted
         worker_before = sample(platform.metrics(service), "hps_events_consumed_total", **consumed)
         gateway_before = sample(platform.metrics("gateway"), "hps_events_produced_total", **produced)
         request_type = catalogues[service].requestable()[0]
@@ -45,22 +44,21 @@ def test_each_worker_counts_the_requests_it_consumes_and_the_gateway_what_it_pub
         await_above(platform, service, worker_before, "hps_events_consumed_total", **consumed)
 
 
-async def test_the_ledger_counts_the_charges_it_consumes(platform):
-    labels = {"service": "finance-ledger", "topic": CHARGES, "tenant": "ccg"}
+async def test_the_ledger_counts_the_charge_of_a_completed_request(platform, as_):
+    labels = {"service": "finance-ledger", "topic": CHARGES, "tenant": "council"}
+    await await_group_past(platform.bootstrap, "hps-finance-ledger", CHARGES)  # earlier charges counted
     before = sample(platform.metrics("finance.ledger"), "hps_events_consumed_total", **labels)
-    event = codec.build("uk.hps.finance.charge.recorded", "/hps/it", "ccg", {
-        "charge_id": str(uuid.uuid4()), "service": "it", "request_type": "account-setup", "quantity": "1",
-        "unit_price": "45.00", "amount": "45.00", "cost_centre": "CC-1", "period": "2024-02", "description": "x"})
-    key, value, headers = codec.encode(event, "ccg")
-    await inject(platform, CHARGES, value, key, headers)
+    # IT delivers the council's laptop; the charge it records is the ledger's to consume.
+    completed_charge(as_, "2024-02")
     await_above(platform, "finance.ledger", before, "hps_events_consumed_total", **labels)
 
 
 async def test_a_poison_message_moves_the_workers_dead_letter_and_error_counters(platform):
-    letters = {"service": "procurement", "topic": "procurement.requests", "tenant": "untagged"}
+    letters = {"service": "procurement", "topic": requests_topic("procurement"), "tenant": "untagged"}
     errors = {"service": "procurement", "kind": "InvalidEvent"}
+    await await_group_past(platform.bootstrap, "hps-procurement", requests_topic("procurement"))
     text = platform.metrics("procurement")
     letters_before, errors_before = sample(text, "hps_dead_letters_total", **letters), sample(text, "hps_errors_total", **errors)
-    await inject(platform, "procurement.requests", f"poison {uuid.uuid4()}".encode(), b"poison")
+    await platform.produce(requests_topic("procurement"), f"poison {uuid.uuid4()}".encode(), b"poison")
     await_above(platform, "procurement", letters_before, "hps_dead_letters_total", **letters)
     assert sample(platform.metrics("procurement"), "hps_errors_total", **errors) == errors_before + 1

@@ -1,4 +1,4 @@
-"""Operations staff watch the streams: the dashboard in a real browser, lag, dead-letter replay."""
+"""Operations staff watch the streams: the dashboard in a real browser, the tail, lag, dead-letter replay."""
 
 import json
 import shutil
@@ -10,11 +10,11 @@ from uuid import uuid5
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from shared import lifecycle
 from shared.events import EventCodec
 from shared.tenants import Registry
+from shared.topics import SERVICES
 from tests.e2e.kafka_reading import await_group_past
 from tests.e2e.platform import ROOT
 
@@ -46,20 +46,10 @@ def await_ops(platform, path: str, holds, timeout_s: float = 60):
         time.sleep(0.5)
 
 
-async def inject(platform, topic: str, value: bytes, key: bytes, headers=()) -> tuple[int, int]:
-    producer = AIOKafkaProducer(bootstrap_servers=platform.bootstrap, acks="all")
-    await producer.start()
-    try:
-        sent = await producer.send_and_wait(topic, value, key=key, headers=list(headers))
-    finally:
-        await producer.stop()
-    return sent.partition, sent.offset
-
-
 async def test_the_dashboard_shows_every_tenant_lag_and_an_injected_dead_letter(platform, chromium):
     from playwright.async_api import async_playwright
 
-    partition, offset = await inject(platform, "it.requests", f"garbage {uuid.uuid4()}".encode(), b"garbage")
+    partition, offset = await platform.produce("it.requests", f"garbage {uuid.uuid4()}".encode(), b"garbage")
     simulate = subprocess.Popen([sys.executable, "-m", "services.cli.main", "simulate", "--period", "2026-04",
                                  "--requests", "90", "--no-close"], cwd=ROOT, env=platform.env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -120,7 +110,7 @@ async def test_a_replayed_dead_letter_is_processed_once(platform, as_):
                          {"request_id": request_id, "action": "accept", "actor": "IT service desk",
                           "actor_role": "staff"}, subject=request_id)
     k, value, headers = codec.encode(accept, request_id)
-    partition, offset = await inject(platform, "it.requests", value, k, headers)
+    partition, offset = await platform.produce("it.requests", value, k, headers)
     letters = await_ops(platform, "/v1/ops/dead-letters", lambda body: any(
         d["source_offset"] == offset and d["source_partition"] == partition for d in body["dead_letters"]))
     letter = next(d for d in letters["dead_letters"] if d["source_offset"] == offset)
@@ -137,7 +127,7 @@ async def test_a_replayed_dead_letter_is_processed_once(platform, as_):
     # Once only: a second replay is refused, a redelivery of the same event changes nothing.
     again = as_("dev-ops").http.post(f"/v1/ops/dead-letters/{letter['id']}/replay")
     assert again.status_code == 409 and again.json()["error"]["code"] == "already_replayed"
-    await inject(platform, "it.requests", value, k, headers)
+    await platform.produce("it.requests", value, k, headers)
     await await_group_past(platform.bootstrap, "hps-it", "it.requests")  # the IT worker has handled it
     assert council.get(request_id).json()["version"] == 2
     audit = ops_get(platform, "/v1/ops/dead-letters")["replays"]
@@ -150,3 +140,49 @@ def test_replaying_an_unknown_dead_letter_is_a_404_and_only_ops_may_replay(as_):
     for token in ("dev-finance", "dev-council", "dev-staff-it"):
         refused = as_(token).http.post("/v1/ops/dead-letters/9-999999/replay")
         assert refused.status_code == 403, refused.text
+
+
+def tail(platform, **filters) -> list[dict]:
+    """`GET /v1/ops/tail` without following: the recent events that pass the filters, one per SSE line."""
+    response = httpx.get(f"{platform.ops_url}/v1/ops/tail", params={"follow": "false", **filters},
+                         headers={"Authorization": "Bearer dev-ops"}, timeout=30)
+    assert response.status_code == 200, response.text
+    return [json.loads(line.removeprefix("data: ")) for line in response.text.splitlines() if line.startswith("data: ")]
+
+
+def test_the_tail_narrows_to_the_tenant_service_and_type_asked_for(platform, as_):
+    # The CCG asks Finance and IT for something, the hospital asks Finance.
+    ids = {}
+    for name, token, service, request_type in (("ccg finance", "dev-ccg", "finance", "new-supplier"),
+                                               ("ccg it", "dev-ccg", "it", "account-setup"),
+                                               ("hospital finance", "dev-hospital", "finance", "new-supplier")):
+        response = as_(token).submit(service, request_type, quantity=1, description=f"Tail filters: {name}")
+        assert response.status_code == 202, response.text
+        ids[name] = response.json()["request_id"]
+
+    def ours(lines) -> set[tuple[str, str]]:
+        """(request, last word of the event type) for the lines about our own requests."""
+        return {(line["subject"], line["type"].rsplit(".", 1)[-1]) for line in lines if line["subject"] in ids.values()}
+
+    # The observer follows the topics on its own: wait until it has seen each submission and the worker's answer.
+    everything = {(r, what) for r in ids.values() for what in ("submitted", "changed")}
+    deadline = time.monotonic() + 60
+    while not everything <= ours(tail(platform)):
+        assert time.monotonic() < deadline, f"not in the tail after 60s: {everything - ours(tail(platform))}"
+        time.sleep(0.5)
+
+    by_tenant = tail(platform, tenant="ccg")
+    assert {line["tenant"] for line in by_tenant} == {"ccg"}
+    assert ours(by_tenant) == {(ids[n], w) for n in ("ccg finance", "ccg it") for w in ("submitted", "changed")}
+
+    # A service's events are the ones its worker wrote: the finance worker's answers to both tenants.
+    by_service = tail(platform, service="finance")
+    assert {line["service"] for line in by_service} == {"finance"}
+    assert ours(by_service) == {(ids["ccg finance"], "changed"), (ids["hospital finance"], "changed")}
+
+    by_type = tail(platform, type="request.submitted")
+    assert {line["type"] for line in by_type} <= {f"uk.hps.{s}.request.submitted" for s in SERVICES}
+    assert ours(by_type) == {(r, "submitted") for r in ids.values()}
+
+    # The filters together: each narrows what the others let through.
+    assert ours(tail(platform, tenant="ccg", service="finance", type="request.changed")) == {(ids["ccg finance"], "changed")}

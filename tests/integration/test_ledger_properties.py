@@ -1,30 +1,53 @@
 """The ledger on SQLite driven by random histories: charges, shared costs, corrections, re-sent
-batches in any order and period closes. After every step the books must hold."""
+batches in any order and period closes. After every step the books must hold, and every statement
+issued must show what a simple model of the history says it should."""
 
+import json
 import shutil
 import tempfile
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from sqlalchemy import func, select
 
 from services.finance.ledger import tables as t
+from services.finance.ledger.apportionment import first_day
 from services.finance.ledger.book import Ledger
-from services.finance.ledger.closing import MonthEnd
+from services.finance.ledger.closing import MonthEnd, PeriodClosed
+from services.finance.ledger.entries import Unpostable
 from services.finance.ledger.schema import upgrade
 from shared.db import engine as make_engine
-from tests.integration.test_ledger import charge, registry, shared_cost
+from tests.integration.test_ledger import charge, counts, registry, shared_cost, stored_statements
 
-PERIODS = ("2026-09", "2026-10", "2026-11")
-TENANTS = ("council", "ccg", "hospital")
+PERIODS = ("2026-09", "2026-10", "2026-11")  # closed in this order; what is late for them lands on the next
+AFTER = "2026-12"  # the statement everything lands on once all three are closed (never closed here)
+SERVICES = ("it", "hr")
+BASES = ("staff", "sites", "budget", "fixed", "usage")
+PARTS = ("direct_charges", "shared_costs", "prior_period_adjustments")
 pence = st.integers(min_value=1, max_value=10**8).map(lambda p: str(Decimal(p).scaleb(-2)))
 
 
 def net(rows) -> Decimal:
     return sum((Decimal(debit) - Decimal(credit) for debit, credit in rows), Decimal(0))
+
+
+def partners(period: str) -> list[str]:
+    return sorted(tenant.code for tenant in registry.active(first_day(period)))
+
+
+@dataclass(frozen=True)
+class Expected:
+    """An amount the model expects on a statement: which period's, in which part, whose (None for a
+    shared cost, which the ledger splits)."""
+    shown_on: str
+    part: str
+    tenant: str | None
+    amount: Decimal
 
 
 class LedgerHistory(RuleBasedStateMachine):
@@ -34,10 +57,12 @@ class LedgerHistory(RuleBasedStateMachine):
         self.db = make_engine(f"sqlite:///{self.folder / 'ledger.db'}")
         upgrade(self.db)
         self.ledger, self.month_end = Ledger(self.db, registry), MonthEnd(self.db, registry)
-        self.sent = []  # every event applied, in order
-        self.amounts: dict[str, Decimal] = {}  # charge id -> what it now comes to (after any correction)
-        self.corrections: dict[str, str] = {}  # original charge id -> its correction's charge id
-        self.costs: list[tuple[Decimal, str, bool]] = []  # (amount, period, recorded late)
+        self.sent = []  # every event the ledger took, in order
+        self.charges: dict[str, object] = {}  # charge id -> its event
+        self.amounts: dict[str, Decimal] = {}  # charge id -> what it comes to now (0 once corrected)
+        self.corrections: dict[str, str] = {}  # charge id -> the id of the charge that corrects it
+        self.costs: list[tuple[Decimal, str, bool]] = []  # (amount, period, recorded once the period was closed)
+        self.expected: list[Expected] = []
         self.closed: list[str] = []
         self.statements: list[dict] = []
 
@@ -45,35 +70,95 @@ class LedgerHistory(RuleBasedStateMachine):
         self.db.dispose()
         shutil.rmtree(self.folder, ignore_errors=True)
 
+    # The model.
+
+    def shown_on(self, period: str) -> str:
+        """The statement an entry for `period` goes on: its own, or the next one still open."""
+        return next((p for p in PERIODS if p >= period and p not in self.closed), AFTER)
+
+    def used(self, service: str, period: str) -> bool:
+        return any(e.data["service"] == service and e.data["period"] == period and self.amounts[charge_id] > 0
+                   for charge_id, e in self.charges.items())
+
+    def uncorrected(self) -> list[str]:
+        """Charges not yet corrected, in the order recorded (ids are random: an order by id would
+        differ from run to run, and hypothesis could not replay a history)."""
+        return [charge_id for charge_id in self.charges if charge_id not in self.corrections]
+
     def apply(self, event) -> None:
         assert self.ledger.apply(event) is True
         self.sent.append(event)
 
-    @rule(tenant=st.sampled_from(TENANTS), amount=pence, period=st.sampled_from(PERIODS))
-    def record_a_charge(self, tenant, amount, period):
-        event = charge(tenant, amount, period)
+    def refused(self, event, reason: str) -> None:
+        """The ledger refuses `event` and nothing changes: no posting, no record of the event."""
+        before = self.books()
+        with pytest.raises(Unpostable, match=reason):
+            self.ledger.apply(event)
+        assert self.books() == before
+
+    def books(self) -> tuple:
+        with self.db.connect() as c:
+            sums = c.execute(select(func.sum(t.postings.c.debit), func.sum(t.postings.c.credit))).one()
+        return counts(self.db), tuple(sums)
+
+    # What happens.
+
+    @rule(data=st.data(), amount=pence, period=st.sampled_from(PERIODS), service=st.sampled_from(SERVICES))
+    def record_a_charge(self, data, amount, period, service):
+        tenant = data.draw(st.sampled_from(partners(period)))
+        event = charge(tenant, amount, period, service=service)
         self.apply(event)
-        self.amounts[event.data["charge_id"]] = Decimal(amount)
+        charge_id = event.data["charge_id"]
+        self.charges[charge_id], self.amounts[charge_id] = event, Decimal(amount)
+        shown_on = self.shown_on(period)
+        part = "direct_charges" if shown_on == period else "prior_period_adjustments"
+        self.expected.append(Expected(shown_on, part, tenant, Decimal(amount)))
 
-    @rule(amount=pence, basis=st.sampled_from(["staff", "sites", "budget", "fixed", "usage"]),
-          period=st.sampled_from(PERIODS))
-    def record_a_shared_cost(self, amount, basis, period):
-        if basis == "usage" and not any(e.data.get("period") == period and "charge_id" in e.data for e in self.sent):
-            return  # nobody used IT that month: see test_ledger for what becomes of such a cost
-        self.apply(shared_cost(amount, basis, period))
-        self.costs.append((Decimal(amount), period, period in self.closed))
+    @rule(data=st.data(), amount=pence, service=st.sampled_from(SERVICES))
+    def record_a_shared_cost(self, data, amount, service):
+        # A usage cost needs someone who used the service that month: one for an open month with no
+        # usage would be taken now and then stop the month from closing (test_ledger shows both).
+        basis, period = data.draw(st.sampled_from(
+            [(basis, period) for basis in BASES for period in PERIODS
+             if basis != "usage" or self.used(service, period) or period in self.closed]))
+        event = shared_cost(amount, basis, period, service=service)
+        if basis == "usage" and not self.used(service, period):
+            # Late, and nobody used the service that month: refused outright.
+            self.refused(event, f"no tenant used the service in {period}")
+            return
+        self.apply(event)
+        late = period in self.closed
+        self.costs.append((Decimal(amount), period, late))
+        part = "prior_period_adjustments" if late else "shared_costs"
+        self.expected.append(Expected(self.shown_on(period), part, None, Decimal(amount)))
 
-    @precondition(lambda self: set(self.amounts) - set(self.corrections) - set(self.corrections.values()))
+    @precondition(lambda self: self.uncorrected())
     @rule(data=st.data(), amount=pence)
     def correct_a_charge(self, data, amount):
-        correctable = sorted(set(self.amounts) - set(self.corrections) - set(self.corrections.values()))
-        original_id = data.draw(st.sampled_from(correctable))
-        original = next(e for e in self.sent if e.data.get("charge_id") == original_id)
-        correction = charge(original.tenant, amount, original.data["period"], kind="correction", corrects=original_id)
+        # Any charge not yet corrected, a correction included: a wrong correction is corrected in turn.
+        original_id = data.draw(st.sampled_from(self.uncorrected()))
+        original = self.charges[original_id]
+        period, service = original.data["period"], original.data["service"]
+        correction = charge(original.tenant, amount, period, service=service, kind="correction",
+                            corrects=original_id)
         self.apply(correction)
-        self.corrections[original_id] = correction.data["charge_id"]
-        self.amounts[original_id] = Decimal(0)
-        self.amounts[correction.data["charge_id"]] = Decimal(amount)
+        correction_id = correction.data["charge_id"]
+        self.charges[correction_id], self.corrections[original_id] = correction, correction_id
+        self.amounts[original_id], self.amounts[correction_id] = Decimal(0), Decimal(amount)
+        # The reversal and the correction both show as adjustments, on the period's statement if it is
+        # still open, else on the next open one.
+        shown_on = self.shown_on(period)
+        self.expected += [Expected(shown_on, "prior_period_adjustments", original.tenant,
+                                   -Decimal(original.data["amount"])),
+                          Expected(shown_on, "prior_period_adjustments", original.tenant, Decimal(amount))]
+
+    @precondition(lambda self: self.corrections)
+    @rule(data=st.data(), amount=pence)
+    def correct_a_charge_twice(self, data, amount):
+        original = self.charges[data.draw(st.sampled_from(list(self.corrections)))]
+        again = charge(original.tenant, amount, original.data["period"], service=original.data["service"],
+                       kind="correction", corrects=original.data["charge_id"])
+        self.refused(again, "was corrected already; correct the correction")
 
     @precondition(lambda self: self.sent)
     @rule(data=st.data())
@@ -90,25 +175,40 @@ class LedgerHistory(RuleBasedStateMachine):
         issued = self.month_end.close(period, "finance")
         self.closed.append(period)
         self.statements += issued
-        with self.db.connect() as c:
-            on_it = net(c.execute(select(t.postings.c.debit, t.postings.c.credit).where(
-                t.postings.c.period == period, t.postings.c.account.like("receivable:%"))).all())
-        assert sum(Decimal(s["totals"]["total"]) for s in issued) == on_it
+        # One statement per partner of the month, and between them exactly what the model put on it.
+        assert [s["tenant"]["code"] for s in issued] == partners(period)
+        on_it = [e for e in self.expected if e.shown_on == period]
+        for part in PARTS:
+            assert sum(Decimal(s["totals"][part]) for s in issued) == \
+                sum((e.amount for e in on_it if e.part == part), Decimal(0)), part
+        assert sum(Decimal(s["totals"]["total"]) for s in issued) == sum((e.amount for e in on_it), Decimal(0))
+        for s in issued:  # a partner's own direct charges are known to the penny without any apportioning
+            assert Decimal(s["totals"]["direct_charges"]) == sum(
+                (e.amount for e in on_it if e.part == "direct_charges" and e.tenant == s["tenant"]["code"]),
+                Decimal(0))
 
-    def books(self) -> tuple:
-        with self.db.connect() as c:
-            return c.execute(select(func.count(), func.sum(t.postings.c.debit), func.sum(t.postings.c.credit))
-                             .select_from(t.postings)).one()
+    @precondition(lambda self: self.closed)
+    @rule(data=st.data())
+    def close_a_closed_period_again(self, data):
+        before = self.books()
+        with pytest.raises(PeriodClosed):
+            self.month_end.close(data.draw(st.sampled_from(self.closed)), "finance")
+        assert self.books() == before
+
+    # What must hold after every step.
 
     @invariant()
-    def every_event_posts_equal_debits_and_credits(self):
+    def debits_equal_credits_in_all_and_for_every_event(self):
         with self.db.connect() as c:
+            debits, credits = c.execute(select(func.sum(t.postings.c.debit), func.sum(t.postings.c.credit))).one()
             unequal = c.execute(select(t.postings.c.event_id).group_by(t.postings.c.event_id).having(
                 func.sum(t.postings.c.debit) != func.sum(t.postings.c.credit))).all()
+        assert debits == credits
         assert unequal == []
 
     @invariant()
     def the_tenants_owe_every_charge_and_every_apportioned_cost(self):
+        # A shared cost is apportioned when its period closes, or at once if it came late.
         apportioned = sum((a for a, period, late in self.costs if late or period in self.closed), Decimal(0))
         with self.db.connect() as c:
             owed = net(c.execute(select(t.postings.c.debit, t.postings.c.credit)
@@ -116,26 +216,33 @@ class LedgerHistory(RuleBasedStateMachine):
         assert owed == sum(self.amounts.values(), Decimal(0)) + apportioned
 
     @invariant()
-    def a_corrected_charge_nets_to_its_correction(self):
+    def a_reversal_and_its_correction_net_to_the_corrected_amount(self):
         with self.db.connect() as c:
             for original, correction in self.corrections.items():
                 rows = c.execute(select(t.postings.c.debit, t.postings.c.credit).where(
                     t.postings.c.source_id.in_((original, correction)),
                     t.postings.c.account.like("receivable:%"))).all()
+                # The correction's own amount, or nothing if it was corrected in turn (its successor
+                # carries the amount then).
                 assert net(rows) == self.amounts[correction]
 
     @invariant()
-    def closed_periods_reconcile_to_the_penny(self):
+    def every_closed_period_reconciles_to_the_penny(self):
         for period in self.closed:
-            assert [r.difference for r in self.month_end.reconcile(period) if r.difference] == []
+            assert [r for r in self.month_end.reconcile(period) if r.difference] == [], period
 
     @invariant()
-    def each_statement_is_the_sum_of_its_lines(self):
+    def each_statement_is_the_sum_of_its_lines_and_stays_as_issued(self):
         for s in self.statements:
-            lines = [Decimal(x["amount"]) for g in s["direct_charges"] for x in g["lines"]]
-            lines += [Decimal(x["share"]) for x in s["shared_costs"]]
-            lines += [Decimal(x["amount"]) for x in s["prior_period_adjustments"]]
-            assert sum(lines, Decimal(0)) == Decimal(s["totals"]["total"])
+            for group in s["direct_charges"]:
+                assert Decimal(group["amount"]) == sum(Decimal(x["amount"]) for x in group["lines"])
+            parts = {"direct_charges": [Decimal(g["amount"]) for g in s["direct_charges"]],
+                     "shared_costs": [Decimal(x["share"]) for x in s["shared_costs"]],
+                     "prior_period_adjustments": [Decimal(x["amount"]) for x in s["prior_period_adjustments"]]}
+            for part, amounts in parts.items():
+                assert sum(amounts, Decimal(0)) == Decimal(s["totals"][part]), (s["statement_number"], part)
+            assert sum(map(Decimal, (s["totals"][p] for p in PARTS))) == Decimal(s["totals"]["total"])
+        assert [json.loads(row.body) for row in stored_statements(self.db)] == self.statements
 
 
 LedgerHistory.TestCase.settings = settings(max_examples=25, stateful_step_count=20, deadline=None,

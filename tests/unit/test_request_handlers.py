@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from services.hr import payroll
-from shared.catalogue import load_all
+from shared.catalogue import Catalogue, load_all
 from shared.contracts import RequestSnapshot
 from shared.events import EventCodec
 from shared.request_handlers import RequestHandlers, Unprocessable
@@ -108,12 +108,14 @@ def test_a_partner_cannot_cancel_once_work_has_started():
 
 
 def test_time_and_materials_charge_the_hours_delivered_rounded_half_up():
-    # An incident desk at £24.69 an hour: half an hour is £12.345, charged £12.35.
+    # A desk at £24.69 an hour: half an hour is £12.345 exactly, charged £12.35. Half-even and
+    # truncation would both charge £12.34. (The shipped catalogues' rates are whole pounds.)
+    desk = Catalogue.model_validate({
+        "service": "it", "name": "IT", "sla": {"P1": "4h", "P2": "8h", "P3": "3d", "P4": "10d"},
+        "request_types": {"incident": {"name": "Incident",
+                                       "price": {"model": "time_and_materials", "hourly_rate": "24.69"}}}})
     it = Worker("it")
-    incident = catalogues["it"].request_types["incident"]
-    priced = incident.model_copy(update={"price": incident.price.model_copy(update={"hourly_rate": Decimal("24.69")})})
-    catalogue = catalogues["it"].model_copy(update={"request_types": {"incident": priced}})
-    it.handlers = RequestHandlers("it", catalogue, codec).registry()
+    it.handlers = RequestHandlers("it", desk, codec).registry()
     key, event = submitted("it", "incident", hours="1")
     it.apply(key, event)
     it.apply(key, transition("it", key, "accept"))
