@@ -4,16 +4,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import topics
-
-Period = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="calendar month, YYYY-MM")]
-# Amounts travel as strings so no JSON library turns them into floats.
-Pounds = Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
+from shared.fields import Code, CostCentre, Line, Period, Pounds, Prose
 
 
 class Priority(StrEnum):
@@ -56,22 +53,22 @@ class Measures(Data):
 
 class RequestSubmitted(Data):
     request_id: UUID
-    service: str
-    request_type: str
+    service: Code
+    request_type: Code
     priority: Priority
-    description: str = Field(min_length=1, max_length=2000)
-    cost_centre: str = Field(pattern=r"^[A-Z0-9-]{2,20}$")
+    description: Prose(2000)
+    cost_centre: CostCentre
     requested: Measures
-    submitted_by: str
+    submitted_by: Line()
     submitted_at: datetime
 
 
 class TransitionRequested(Data):
     request_id: UUID
     action: Action
-    actor: str
+    actor: Line()
     actor_role: Literal["partner", "budget-holder", "staff"]
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: Prose(2000) | None = None
     delivered: Measures | None = None
     period: Period | None = Field(default=None, description="on complete: the month the work is charged to")
 
@@ -80,16 +77,16 @@ class RequestSnapshot(Data):
     """The whole request after a change: the read model upserts it as it comes."""
 
     request_id: UUID
-    service: str
-    request_type: str
+    service: Code
+    request_type: Code
     priority: Priority
-    description: str
-    cost_centre: str
+    description: Prose(2000)
+    cost_centre: CostCentre
     requested: Measures
     delivered: Measures | None = None
     status: Status
-    status_reason: str | None = None
-    submitted_by: str
+    status_reason: Prose(2000) | None = None
+    submitted_by: Line()
     submitted_at: datetime
     updated_at: datetime
     sla_due_at: datetime
@@ -103,7 +100,7 @@ class TransitionRefused(Data):
     request_id: UUID
     action: Action
     status: Status
-    reason: str
+    reason: Prose(4000)
 
 
 class SlaCheck(Data):
@@ -112,12 +109,12 @@ class SlaCheck(Data):
 
 class PayrollRunRequested(Data):
     period: Period
-    requested_by: str
+    requested_by: Line()
 
 
 class SlaBreached(Data):
     request_id: UUID
-    service: str
+    service: Code
     priority: Priority
     status: Status
     sla_due_at: datetime
@@ -126,27 +123,27 @@ class SlaBreached(Data):
 
 class ChargeRecorded(Data):
     charge_id: UUID
-    service: str
-    request_type: str
+    service: Code
+    request_type: Code
     kind: Literal["request", "recurring", "correction"] = "request"
     quantity: Decimal = Field(gt=0, decimal_places=2)
     unit_price: Pounds
     amount: Pounds
-    cost_centre: str
+    cost_centre: CostCentre
     period: Period
     request_id: UUID | None = None
-    description: str = ""
+    description: Prose(200, min_length=0) = ""
     corrects: UUID | None = None
 
 
 class SharedCostRecorded(Data):
     cost_id: UUID
-    service: str
-    description: str = Field(min_length=1, max_length=500)
+    service: Code
+    description: Prose(500)
     amount: Pounds = Field(gt=0, le=100_000_000)
     period: Period
     basis: Literal["staff", "sites", "budget", "fixed", "usage"]
-    recorded_by: str
+    recorded_by: Line()
     incurred_on: date | None = None
 
 

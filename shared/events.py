@@ -18,6 +18,7 @@ from cloudevents.v1.kafka import KafkaMessage, from_structured, to_structured
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from shared.contracts import EVENT_TYPES, EventType
+from shared.fields import Line
 from shared.tenants import Registry
 
 
@@ -38,7 +39,7 @@ class Event(BaseModel):
     source: str = Field(pattern=r"^/hps/[a-z][a-z0-9/-]*$")
     type: str
     time: AwareDatetime
-    subject: str | None = None
+    subject: Line(200) | None = None
     tenant: str
     datacontenttype: Literal["application/json"] = "application/json"
     data: dict[str, Any]

@@ -13,11 +13,18 @@ PASSED = ("authorization", "content-type", "idempotency-key")
 RETURNED = ("content-type", "content-disposition", "cache-control")
 
 
-async def _pass(owner: str, path: str, request: Request) -> StreamingResponse:
+async def _pass(owner: str, request: Request) -> StreamingResponse:
     upstream: httpx.AsyncClient = request.app.state.upstreams[owner]
-    outgoing = upstream.build_request(request.method, f"/v1/{owner}/{path}", params=request.query_params,
-                                      content=await request.body(),
-                                      headers={k: v for k, v in request.headers.items() if k.lower() in PASSED})
+    # The path and query as they came, still percent-encoded: decoded, a %00 or %0A would make
+    # another URL (or none) on the way out.
+    target = request.scope["raw_path"].decode("latin-1")
+    if query := request.scope["query_string"].decode("latin-1"):
+        target += f"?{query}"
+    try:
+        outgoing = upstream.build_request(request.method, target, content=await request.body(),
+                                          headers={k: v for k, v in request.headers.items() if k.lower() in PASSED})
+    except httpx.InvalidURL as exc:
+        raise ApiError(400, "bad_request", f"not a URL the {owner} service can be asked for: {exc}") from None
     try:
         answer = await upstream.send(outgoing, stream=True)
     except httpx.HTTPError as exc:
@@ -28,9 +35,9 @@ async def _pass(owner: str, path: str, request: Request) -> StreamingResponse:
 
 @router.api_route("/v1/finance/{path:path}", methods=["GET", "POST"], include_in_schema=False)
 async def finance(path: str, request: Request) -> StreamingResponse:
-    return await _pass("finance", path, request)
+    return await _pass("finance", request)
 
 
 @router.api_route("/v1/ops/{path:path}", methods=["GET", "POST"], include_in_schema=False)
 async def ops(path: str, request: Request) -> StreamingResponse:
-    return await _pass("ops", path, request)
+    return await _pass("ops", request)

@@ -1,7 +1,6 @@
 """The partner API: submit, follow and move service requests; start a payroll run."""
 
 import hashlib
-from datetime import date
 from typing import Annotated
 from uuid import UUID, uuid4, uuid5
 
@@ -23,6 +22,8 @@ from shared.api.auth import Principal, PrincipalDep, require
 from shared.api.errors import ApiError
 from shared.catalogue import CatalogueError
 from shared.contracts import Measures, RequestSubmitted, Status, TransitionRequested, type_name
+from shared.fields import Code, first_day
+from shared.tenants import RegistryError
 from shared.topics import requests_topic
 
 router = APIRouter(prefix="/v1")
@@ -93,7 +94,7 @@ async def show(request_id: UUID, request: Request, who: PrincipalDep) -> dict:
 
 
 @router.get("/requests", response_model=Page)
-async def listing(request: Request, who: PrincipalDep, status: Status | None = None, service: str | None = None,
+async def listing(request: Request, who: PrincipalDep, status: Status | None = None, service: Code | None = None,
                   cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Page:
     try:
         views, next_cursor = request.app.state.requests.page(who, status, service, cursor, limit)
@@ -121,6 +122,11 @@ async def move(request_id: UUID, body: TransitionBody, request: Request, who: Pr
             request_type.check(delivered or Measures())
         except CatalogueError as exc:
             raise ApiError(422, "invalid", str(exc), str(exc).split(":")[0]) from None
+        if body.period is not None:
+            try:
+                request.app.state.registry.accountable(view.tenant, first_day(body.period))
+            except RegistryError as exc:  # the ledger could not bill the charge to anyone
+                raise ApiError(422, "invalid", f"period: {exc}", "period") from None
     elif delivered is not None or body.period is not None:
         raise ApiError(422, "invalid", "quantity, hours, value and period go with complete only", "action")
     cmd = TransitionRequested(request_id=current.request_id, action=body.action, actor=who.name,
@@ -137,7 +143,7 @@ async def payroll_run(body: PayrollRun, request: Request, who: PrincipalDep) -> 
     if not (who.role == "finance" or (who.role == "staff" and who.service == "hr")):
         raise ApiError(403, "forbidden", "payroll runs are started by finance or HR staff")
     state = request.app.state
-    tenants = [t.code for t in state.registry.active(date.fromisoformat(f"{body.period}-01"))]
+    tenants = [t.code for t in state.registry.active(first_day(body.period))]
     for tenant in tenants:
         key = f"payroll/{body.period}/{tenant}"
         event = state.codec.build("uk.hps.hr.payroll.run-requested", "/hps/gateway", tenant,

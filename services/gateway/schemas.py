@@ -1,11 +1,11 @@
 """The partner API's request and response bodies (not the event contracts, not the tables)."""
 
 from decimal import Decimal
-from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts import Action, Measures, Period, Priority, Status
+from shared.contracts import Action, Measures, Priority, Status
+from shared.fields import Code, CostCentre, Period, Prose
 
 
 class _Body(BaseModel):
@@ -13,15 +13,15 @@ class _Body(BaseModel):
 
 
 class NewRequest(_Body):
-    service: str = Field(examples=["it"])
-    type: str = Field(examples=["laptop-provision"])
+    service: Code = Field(examples=["it"])
+    type: Code = Field(examples=["laptop-provision"])
     priority: Priority = Priority.P3
-    description: str = Field(min_length=1, max_length=2000, examples=["Laptop for a new social worker"])
-    cost_centre: str = Field(pattern=r"^[A-Z0-9-]{2,20}$", examples=["ASC-100"])
+    description: Prose(2000) = Field(examples=["Laptop for a new social worker"])
+    cost_centre: CostCentre
     quantity: int | None = Field(default=None, ge=1, le=10_000)
     hours: Decimal | None = Field(default=None, gt=0, le=10_000, decimal_places=2)
     value: Decimal | None = Field(default=None, gt=0, le=1_000_000_000, decimal_places=2)
-    tenant: str | None = Field(default=None, description="optional; must be the caller's own tenant")
+    tenant: Code | None = Field(default=None, description="optional; must be the caller's own tenant")
 
     def measures(self) -> Measures:
         return Measures(quantity=self.quantity, hours=self.hours, value=self.value)
@@ -29,7 +29,7 @@ class NewRequest(_Body):
 
 class TransitionBody(_Body):
     action: Action
-    reason: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+    reason: Prose(2000) | None = None
     quantity: int | None = Field(default=None, ge=1, le=10_000)
     hours: Decimal | None = Field(default=None, gt=0, le=10_000, decimal_places=2)
     value: Decimal | None = Field(default=None, gt=0, le=1_000_000_000, decimal_places=2)

@@ -8,6 +8,7 @@ import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from uuid import UUID
 
 from sqlalchemy import (
     Boolean,
@@ -184,6 +185,6 @@ def encode_cursor(at: datetime, request_id: str) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         at, request_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(at), str(request_id)
-    except (ValueError, TypeError):
+        return datetime.fromisoformat(at), str(UUID(request_id))
+    except (ValueError, TypeError, AttributeError):
         raise ValueError("cursor: not a cursor this API returned") from None

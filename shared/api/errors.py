@@ -3,6 +3,7 @@
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared import metrics
@@ -41,6 +42,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException):
         return JSONResponse(_body("http_error", str(exc.detail)), exc.status_code)
+
+    @app.exception_handler(DataError)
+    async def refused_by_database(request: Request, exc: DataError):
+        # The field types refuse such input first; this is the backstop for one they missed.
+        log.warning("input_refused_by_database", path=request.url.path, error=str(exc.orig)[:300])
+        return JSONResponse(_body("invalid", "the database cannot hold a value in this request "
+                                             f"({str(exc.orig).splitlines()[0][:200]})"), 422)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):

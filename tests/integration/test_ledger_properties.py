@@ -16,12 +16,12 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from sqlalchemy import func, select
 
 from services.finance.ledger import tables as t
-from services.finance.ledger.apportionment import first_day
 from services.finance.ledger.book import Ledger
 from services.finance.ledger.closing import MonthEnd, PeriodClosed
 from services.finance.ledger.entries import Unpostable
 from services.finance.ledger.schema import upgrade
 from shared.db import engine as make_engine
+from shared.fields import first_day
 from tests.integration.test_ledger import charge, counts, registry, shared_cost, stored_statements
 
 PERIODS = ("2026-09", "2026-10", "2026-11")  # closed in this order; what is late for them lands on the next

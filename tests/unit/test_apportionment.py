@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.finance.ledger.apportionment import ApportionmentError, first_day, next_period, shares
+from services.finance.ledger.apportionment import ApportionmentError, next_period, shares
+from shared.fields import first_day
 from shared.tenants import Registry
 
 registry = Registry.load()

@@ -1,10 +1,9 @@
 """The finance API: shared costs, corrections, previews, period close, statements, reconciliation."""
 
 import json
-import re
 from decimal import Decimal
 from typing import Annotated, Literal
-from uuid import uuid4, uuid5
+from uuid import UUID, uuid4, uuid5
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -14,22 +13,23 @@ from sqlalchemy import func, select
 from services.finance.ledger import render
 from services.finance.ledger import tables as t
 from services.finance.ledger.closing import PeriodClosed
+from services.finance.ledger.entries import Unpostable, check_period
 from shared import lifecycle
 from shared.api.app import publish
 from shared.api.auth import Principal, PrincipalDep, require
 from shared.api.errors import ApiError
-from shared.contracts import ChargeRecorded, Period, SharedCostRecorded
+from shared.contracts import ChargeRecorded, SharedCostRecorded
+from shared.fields import Code, Line, Period, Prose
 from shared.money import PENNY, round_pence
 from shared.topics import CHARGES, SERVICES, SHARED_COSTS
 
 router = APIRouter(prefix="/v1/finance")
-PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 class NewSharedCost(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    service: str = Field(examples=["it"])
-    description: str = Field(min_length=1, max_length=500, examples=["Network contract, October"])
+    service: Code = Field(examples=["it"])
+    description: Prose(500) = Field(examples=["Network contract, October"])
     amount: Decimal = Field(gt=0, le=100_000_000, decimal_places=2, examples=["18500.00"])
     period: Period
     basis: Literal["staff", "sites", "budget", "fixed", "usage"]
@@ -37,16 +37,10 @@ class NewSharedCost(BaseModel):
 
 class Correction(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    charge_id: str
+    charge_id: UUID
     amount: Decimal = Field(ge=0, le=100_000_000, decimal_places=2)
     quantity: Decimal | None = Field(default=None, gt=0, decimal_places=2)
-    reason: str = Field(min_length=1, max_length=500)
-
-
-def _period(period: str) -> str:
-    if not PERIOD.match(period):
-        raise ApiError(422, "invalid", f"period: {period!r} is not a month such as 2026-10", "period")
-    return period
+    reason: Prose(500)
 
 
 @router.post("/shared-costs", status_code=202)
@@ -56,6 +50,10 @@ async def record_shared_cost(body: NewSharedCost, request: Request, who: Princip
     require(who, "finance")
     if body.service not in SERVICES:
         raise ApiError(422, "invalid", f"unknown service {body.service!r}", "service")
+    try:
+        check_period(request.app.state.registry, body.period)
+    except Unpostable as exc:
+        raise ApiError(422, "invalid", str(exc), "period") from None
     cost_id = uuid5(lifecycle.NAMESPACE, f"shared-cost/{idempotency_key}") if idempotency_key else uuid4()
     cost = SharedCostRecorded(cost_id=cost_id, recorded_by=who.name, **body.model_dump())
     event = request.app.state.codec.build("uk.hps.finance.shared-cost.recorded", "/hps/finance",
@@ -70,7 +68,7 @@ async def correct(body: Correction, request: Request, who: PrincipalDep) -> dict
     """Replace a posted charge: the ledger reverses it and posts the corrected one, on the next open statement."""
     require(who, "finance")
     with request.app.state.db.connect() as c:
-        original = c.execute(select(t.charges).where(t.charges.c.charge_id == body.charge_id)).mappings().first()
+        original = c.execute(select(t.charges).where(t.charges.c.charge_id == str(body.charge_id))).mappings().first()
     if original is None:
         raise ApiError(404, "not_found", f"no charge {body.charge_id}")
     quantity = body.quantity or Decimal(original["quantity"])
@@ -95,9 +93,8 @@ def _scope_tenant(who: Principal, tenant: str | None) -> str | None:
 
 
 @router.get("/periods/{period}")
-async def period_status(period: str, request: Request, who: PrincipalDep) -> dict:
+async def period_status(period: Period, request: Request, who: PrincipalDep) -> dict:
     require(who, "finance", "ops")
-    _period(period)
     with request.app.state.db.connect() as c:
         status = c.execute(select(t.periods.c.status).where(t.periods.c.period == period)).scalar() or "open"
         charges = c.execute(select(func.count(), func.coalesce(func.sum(t.charges.c.amount), 0))
@@ -109,16 +106,16 @@ async def period_status(period: str, request: Request, who: PrincipalDep) -> dic
 
 
 @router.get("/periods/{period}/preview")
-async def preview(period: str, request: Request, who: PrincipalDep, tenant: str | None = None) -> list[dict]:
+async def preview(period: Period, request: Request, who: PrincipalDep, tenant: Code | None = None) -> list[dict]:
     """Draft statements as they would be issued now."""
-    return request.app.state.month_end.preview(_period(period), _scope_tenant(who, tenant))
+    return request.app.state.month_end.preview(period, _scope_tenant(who, tenant))
 
 
 @router.post("/periods/{period}/close")
-async def close(period: str, request: Request, who: PrincipalDep) -> dict:
+async def close(period: Period, request: Request, who: PrincipalDep) -> dict:
     require(who, "finance")
     try:
-        issued = request.app.state.month_end.close(_period(period), who.name)
+        issued = request.app.state.month_end.close(period, who.name)
     except PeriodClosed as exc:
         raise ApiError(409, "period_closed", str(exc)) from None
     return {"period": period, "statements": [_summary(s) for s in issued]}
@@ -130,12 +127,12 @@ def _summary(s: dict) -> dict:
 
 
 @router.get("/statements")
-async def statements(request: Request, who: PrincipalDep, period: str | None = None,
-                     tenant: str | None = None) -> list[dict]:
+async def statements(request: Request, who: PrincipalDep, period: Period | None = None,
+                     tenant: Code | None = None) -> list[dict]:
     tenant = _scope_tenant(who, tenant)
     query = select(t.statements.c.body).order_by(t.statements.c.sequence)
     if period:
-        query = query.where(t.statements.c.period == _period(period))
+        query = query.where(t.statements.c.period == period)
     if tenant:
         query = query.where(t.statements.c.tenant == tenant)
     with request.app.state.db.connect() as c:
@@ -143,7 +140,7 @@ async def statements(request: Request, who: PrincipalDep, period: str | None = N
 
 
 @router.get("/statements/{number}")
-async def statement(number: str, request: Request, who: PrincipalDep,
+async def statement(number: Line(100), request: Request, who: PrincipalDep,
                     format: Annotated[Literal["json", "csv", "pdf"], Query()] = "json") -> Response:
     tenant = _scope_tenant(who, None)
     query = select(t.statements.c.body).where(t.statements.c.number == number)
@@ -163,9 +160,9 @@ async def statement(number: str, request: Request, who: PrincipalDep,
 
 
 @router.get("/periods/{period}/reconciliation")
-async def reconciliation(period: str, request: Request, who: PrincipalDep) -> dict:
+async def reconciliation(period: Period, request: Request, who: PrincipalDep) -> dict:
     require(who, "finance", "ops")
-    rows = request.app.state.month_end.reconcile(_period(period))
+    rows = request.app.state.month_end.reconcile(period)
     return {"period": period, "balanced": all(r.difference == 0 for r in rows),
             "services": [{"service": r.service, **{name: str(getattr(r, name).quantize(PENNY)) for name in
                           ("direct_charges", "shared_costs", "recorded", "recharged", "difference")}} for r in rows]}

@@ -2,9 +2,9 @@
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 
+from shared.fields import first_day
 from shared.money import apportion
 from shared.tenants import Basis, Registry
 
@@ -18,10 +18,6 @@ class Share:
     tenant: str
     amount: Decimal  # whole pence
     exact: Decimal  # the unrounded quota; amount - exact is the rounding
-
-
-def first_day(period: str) -> date:
-    return date.fromisoformat(f"{period}-01")
 
 
 def next_period(period: str) -> str:

@@ -7,7 +7,6 @@ from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from services.finance.ledger import tables as t
-from services.finance.ledger.apportionment import first_day
 from services.finance.ledger.batch import Batch
 from services.finance.ledger.entries import (
     CHARGE,
@@ -16,6 +15,7 @@ from services.finance.ledger.entries import (
     Unpostable,
     apportion_cost,
     charge_row,
+    check_period,
     content_hash,
     is_closed,
     lock,
@@ -24,6 +24,7 @@ from services.finance.ledger.entries import (
 )
 from shared.contracts import ChargeRecorded, SharedCostRecorded
 from shared.events import Event
+from shared.fields import first_day
 from shared.tenants import Registry, RegistryError
 
 
@@ -117,6 +118,7 @@ class Ledger:
                   period=shown_on, original_period=original["period"])
 
     def _shared_cost(self, c: Connection, event: Event, cost: SharedCostRecorded) -> None:
+        check_period(self.registry, cost.period)
         row = {"cost_id": str(cost.cost_id), "event_id": str(event.id), "service": cost.service,
                "description": cost.description, "amount": cost.amount, "period": cost.period, "basis": cost.basis,
                "recorded_by": cost.recorded_by, "apportioned": 0}

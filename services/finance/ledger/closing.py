@@ -7,10 +7,10 @@ from decimal import Decimal
 from sqlalchemy import Engine, func, insert, select, update
 
 from services.finance.ledger import tables as t
-from services.finance.ledger.apportionment import first_day
 from services.finance.ledger.entries import apportion_cost, is_closed, lock
 from services.finance.ledger.statements import build, canonical, seal
 from shared.db import upsert
+from shared.fields import first_day
 from shared.tenants import Registry
 
 

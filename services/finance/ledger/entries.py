@@ -11,6 +11,7 @@ from services.finance.ledger import tables as t
 from services.finance.ledger.apportionment import ApportionmentError, Share, next_period, shares
 from shared.contracts import ChargeRecorded
 from shared.events import Event
+from shared.fields import first_day
 from shared.tenants import Registry, RegistryError
 
 CHARGE = "uk.hps.finance.charge.recorded"
@@ -77,6 +78,12 @@ def usage(c: Connection, service: str, period: str) -> dict[str, Decimal]:
         p.account.like("receivable:%"), p.service == service, p.original_period == period,
         p.source.in_(("charge", "reversal"))).group_by(p.tenant)).all()
     return {tenant: Decimal(total) for tenant, total in rows}
+
+
+def check_period(registry: Registry, period: str) -> None:
+    """A shared cost belongs to a month in which the shared service had partners to share it."""
+    if not registry.active(first_day(period)):
+        raise Unpostable(f"period: no partner was a tenant of the shared service on {first_day(period)}")
 
 
 def apportion_cost(c: Connection, registry: Registry, cost: dict, period: str) -> None:
