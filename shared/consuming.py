@@ -1,18 +1,165 @@
-"""The consume loop every worker shares: handle each message in partition order, then commit."""
+"""The one consumer runner: every worker, the read model, the ledger and the observer run in it
+and differ only in their handler.
+
+The error policy lives here and nowhere else. A failure that is not the message's fault (the
+broker or the database unreachable) is retried with back-off, the same messages again, never
+skipped. Any other exception is the message's fault: it becomes a dead letter naming the reason
+and the message's topic, partition and offset, the offset is committed past it, and the consumer
+goes on. Handlers are idempotent, so handling a message again after a retry or a crash is safe.
+"""
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from sqlalchemy import exc as sql
+
+from shared import bus, faults, metrics
+from shared.logging import get_logger
+
+# Faults of the infrastructure, not of the message: retried until they pass.
+TRANSIENT = (bus.BrokerError, sql.OperationalError, sql.InterfaceError, sql.TimeoutError, ConnectionError,
+             TimeoutError)
+BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.2, 30.0
+
+Refusals = list[tuple[ConsumerRecord, Exception]]
+# Handles messages of one partition, in order; returns those it refused (they become dead
+# letters), or raises: a transient fault to be retried, or any other for the boundary.
+Handle = Callable[[list[ConsumerRecord]], Awaitable[Refusals | None]]
+
+log = get_logger("consumer")
 
 
-async def consume(consumer: AIOKafkaConsumer, handle: Callable[[list[ConsumerRecord]], Awaitable[None]],
-                  stopping: asyncio.Event, max_records: int = 500) -> None:
-    """Hand each fetched batch (per partition, in order) to `handle`; offsets are committed only
-    after the whole fetch was handled: at least once."""
-    while not stopping.is_set():
-        batches = await consumer.getmany(timeout_ms=500, max_records=max_records)
-        for messages in batches.values():
-            await handle(messages)
-        if batches:
-            await consumer.commit()
+@dataclass
+class Progress:
+    """What /health shows of one consumer."""
+
+    name: str
+    topics: list[str]
+    group: str | None
+    state: str = "starting"  # starting | running | retrying | stopped | failed
+    started_at: float = field(default_factory=time.time)
+    last_poll_at: float | None = None
+    last_progress_at: float | None = None
+    busy_since: float | None = None  # holding fetched messages it has not finished with
+    handled: int = 0
+    dead_lettered: int = 0
+    error: str | None = None
+
+    def stalled(self, now: float, after_s: float) -> bool:
+        return self.busy_since is not None and now - self.busy_since > after_s
+
+    def healthy(self, now: float, stall_after_s: float) -> bool:
+        return self.state == "running" and not self.stalled(now, stall_after_s)
+
+    def as_json(self, now: float, stall_after_s: float) -> dict:
+        return {"name": self.name, "group": self.group, "topics": self.topics, "state": self.state,
+                "stalled": self.stalled(now, stall_after_s), "started_at": _iso(self.started_at),
+                "last_poll_at": _iso(self.last_poll_at), "last_progress_at": _iso(self.last_progress_at),
+                "handled": self.handled, "dead_lettered": self.dead_lettered, "error": self.error}
+
+
+def _iso(at: float | None) -> str | None:
+    return None if at is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+
+
+class Runner:
+    def __init__(self, name: str, consumer: AIOKafkaConsumer, handle: Handle, *, group: str | None,
+                 dead_letters: AIOKafkaProducer | None, batch: bool = False, max_records: int = 500,
+                 skip: Callable[[ConsumerRecord], None] | None = None):
+        """`consumer` is subscribed or assigned, not started, and does not commit by itself: the
+        runner commits a group's offsets once a fetch is handled. `dead_letters` is None only for
+        the reader of the dead-letter topic itself. `batch` hands `handle` a partition's whole fetch
+        instead of one message at a time. `skip` records a refused message as passed, for a
+        consumer that keeps its positions in its own database."""
+        self.consumer, self.handle, self.dead_letters, self.skip = consumer, handle, dead_letters, skip
+        self.commit, self.batch, self.max_records = group is not None, batch, max_records
+        self.progress = Progress(name, [], group)
+        self.log = log.bind(consumer=name)
+
+    async def run(self, stopping: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+        p = self.progress
+        await self.consumer.start()
+        p.topics = sorted(self.consumer.subscription() or {tp.topic for tp in self.consumer.assignment()})
+        p.state = "running"
+        if ready:
+            ready.set()
+        try:
+            while not stopping.is_set():
+                batches = await self.consumer.getmany(timeout_ms=500, max_records=self.max_records)
+                p.last_poll_at = time.time()
+                if not batches:
+                    continue
+                p.busy_since = p.last_poll_at
+                for messages in batches.values():
+                    for part in ([messages] if self.batch else [[m] for m in messages]):
+                        await self._guarded(part)
+                if self.commit:
+                    await self._commit()
+                p.busy_since, p.last_progress_at = None, time.time()
+                faults.reach("consumer-ends")
+            p.state = "stopped"
+        except BaseException as exc:
+            p.state, p.error = "failed", repr(exc)
+            raise
+        finally:
+            await self.consumer.stop()
+
+    async def _guarded(self, messages: list[ConsumerRecord]) -> None:
+        """Handle `messages` until it succeeds; a message's own fault becomes its dead letter."""
+        delay = BACKOFF_FIRST_S
+        while True:
+            try:
+                refused = await self.handle(messages) or []
+                break
+            except TRANSIENT as exc:
+                self._retrying(exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(BACKOFF_MAX_S, delay * 2)
+            except Exception as exc:
+                if len(messages) == 1:
+                    refused = [(messages[0], exc)]
+                    break
+                for message in messages:  # which one? each on its own, in order
+                    await self._guarded([message])
+                return
+        if self.progress.state == "retrying":
+            self.progress.state, self.progress.error = "running", None
+        self.progress.handled += len(messages)
+        for message, exc in refused:
+            await self._refuse(message, exc)
+
+    def _retrying(self, exc: BaseException, delay: float) -> None:
+        self.progress.state, self.progress.error = "retrying", repr(exc)[:500]
+        metrics.error("transient")
+        self.log.warning("transient_fault_retrying", error=repr(exc)[:500], retry_in_s=delay)
+
+    async def _refuse(self, message: ConsumerRecord, exc: Exception) -> None:
+        reason = str(exc) or type(exc).__name__
+        if not isinstance(exc, ValueError):  # a refusal by design reads as its message; a crash names itself
+            reason = f"{type(exc).__name__}: {reason}"
+        metrics.error(type(exc).__name__)
+        self.progress.dead_lettered += 1
+        self.log.warning("dead_letter", reason=reason[:500], topic=message.topic, partition=message.partition,
+                         offset=message.offset)
+        delay = BACKOFF_FIRST_S
+        while True:
+            try:
+                if self.skip:
+                    self.skip(message)
+                if self.dead_letters:  # None: a dead letter that cannot be read is logged; sending it back would loop
+                    await bus.send_dead_letter(self.dead_letters, reason, message.topic, message.partition,
+                                               message.offset, message.key, message.value, message.headers)
+                return
+            except TRANSIENT as exc:
+                self._retrying(exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(BACKOFF_MAX_S, delay * 2)
+
+    async def _commit(self) -> None:
+        try:
+            await self.consumer.commit()
+        except bus.BrokerError as exc:  # a rebalance took the partitions: their new owner redelivers
+            self.log.warning("commit_failed", error=repr(exc))

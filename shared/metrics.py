@@ -3,10 +3,9 @@
 One process is one service: `serving(name)` names it once, at start-up, for every label.
 """
 
-import logging
 import time
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest, start_http_server  # noqa: F401
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest  # noqa: F401
 
 _service = "unnamed"
 
@@ -22,15 +21,10 @@ HTTP_REQUESTS = Histogram("hps_http_request_seconds", "HTTP requests served", ["
                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 
 
-def serving(service: str, port: int | None = None) -> None:
-    """Name this process's service; with a port, serve /metrics on it (workers have no HTTP app)."""
+def serving(service: str) -> None:
+    """Name this process's service, once, for every label."""
     global _service
     _service = service
-    if port:
-        try:
-            start_http_server(port)
-        except OSError as exc:  # a taken port costs the metrics, not the service
-            logging.getLogger(__name__).warning("cannot serve /metrics on port %s: %s", port, exc)
 
 
 def service() -> str:

@@ -2,10 +2,10 @@
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -40,9 +40,18 @@ class Settings(BaseSettings):
     # from worker_metrics_port upwards.
     metrics_port: int | None = None
     worker_metrics_port: int = 9101
+    # A consumer holding messages this long without finishing them shows as stalled on /health.
+    consumer_stall_s: float = Field(default=60, gt=0)
+    # Fault injection for the crash tests (shared/faults.py); never in production.
+    faults: Annotated[list[str], NoDecode] = []
     # What the `hps` client commands talk to, and as whom.
     api_url: str = "http://127.0.0.1:8000"
     token: str | None = None
+
+    @field_validator("faults", mode="before")
+    @classmethod
+    def _comma_separated(cls, value):
+        return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _production_needs_real_infrastructure(self) -> "Settings":
@@ -51,6 +60,8 @@ class Settings(BaseSettings):
                 raise ValueError("HPS_KAFKA_BOOTSTRAP must name the production Kafka cluster")
             if not self.database_url or self.database_url.startswith("sqlite"):
                 raise ValueError("HPS_DATABASE_URL must name a PostgreSQL database in production")
+            if self.faults:
+                raise ValueError("HPS_FAULTS injects failures on purpose and is refused in production")
             if not self.tokens_file:
                 raise ValueError("HPS_TOKENS_FILE must be set in production: the development tokens are public")
         return self

@@ -16,8 +16,10 @@ FLOORED = {
                "services/finance/ledger/statements.py", "services/finance/ledger/api.py"],
     "money": ["shared/money.py"],
     "apportionment": ["services/finance/ledger/apportionment.py"],
-    "idempotency": ["services/gateway/store.py", "services/gateway/routes.py"],
-    "consumer loop": ["shared/consuming.py", "shared/request_worker.py", "services/finance/ledger/engine.py"],
+    "idempotency": ["shared/idempotency.py", "services/gateway/store.py", "services/gateway/routes.py"],
+    "consumer loop": ["shared/consuming.py", "shared/health.py", "shared/request_worker.py",
+                      "services/finance/ledger/engine.py", "services/gateway/readmodel.py"],
+    "input types": ["shared/fields.py"],
 }
 
 

@@ -1,7 +1,11 @@
 """`hps kafka …` and `hps up`: the broker and the whole platform on this machine."""
 
+import socket
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import typer
 
 from deploy.kafka_local import KafkaLaunchError, LocalKafka
@@ -11,19 +15,81 @@ from shared.logging import configure
 from shared.settings import Settings, get_settings
 from shared.topics import SERVICES
 
+HEALTHY_WITHIN_S = 120
+
 kafka = typer.Typer(help="The local Apache Kafka broker (KRaft, single node).", no_args_is_help=True)
 
 
-def services(settings: Settings) -> list[tuple[str, str, str]]:
-    """Every service `hps up` runs: (name, module, where it is)."""
+@dataclass(frozen=True)
+class Service:
+    name: str
+    module: str
+    serves: str  # what to tell the user it is
+    port: int  # its HTTP port: /health and /metrics, and the API if it has one
+    setting: str  # the environment variable that moves the port
+
+
+def services(settings: Settings) -> list[Service]:
+    """Every service `hps up` runs."""
     api = f"http://{settings.gateway_host}:{settings.gateway_port}"
     sign_in = "#token=dev-ops" if settings.tokens_file is None else ""  # the development token only
     return [
-        ("gateway", "services.gateway", f"{api}/v1  (OpenAPI: {api}/docs)"),
-        *((name, f"services.{name}", f"worker, consumer group hps-{name}") for name in SERVICES),
-        ("ledger", "services.finance.ledger", f"recharge engine; finance API {api}/v1/finance"),
-        ("ops", "services.ops", f"dashboard {settings.ops_url}/ops{sign_in}  (role ops)"),
+        Service("gateway", "services.gateway", f"{api}/v1  (OpenAPI: {api}/docs)", settings.gateway_port,
+                "HPS_GATEWAY_PORT"),
+        *(Service(name, f"services.{name}", f"worker, consumer group hps-{name}", settings.worker_metrics_port + i,
+                  "HPS_WORKER_METRICS_PORT") for i, name in enumerate(SERVICES)),
+        Service("ledger", "services.finance.ledger", f"recharge engine; finance API {api}/v1/finance",
+                settings.finance_port, "HPS_FINANCE_PORT"),
+        Service("ops", "services.ops", f"dashboard {settings.ops_url}/ops{sign_in}  (role ops)", settings.ops_port,
+                "HPS_OPS_PORT"),
     ]
+
+
+def taken_ports(settings: Settings, broker: LocalKafka | None) -> list[str]:
+    """Each port `hps up` needs that another process holds, with the setting that moves it."""
+    wanted = [(s.port, s.name, s.setting) for s in services(settings)]
+    if broker and not broker.running():
+        wanted += [(settings.kafka_port, "Kafka", "HPS_KAFKA_PORT"),
+                   (settings.kafka_controller_port, "the Kafka controller", "HPS_KAFKA_CONTROLLER_PORT")]
+    return [f"port {port} ({name}) is in use by another process; set {setting} to another port"
+            for port, name, setting in wanted if not _free(settings.gateway_host, port)]
+
+
+def _free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind: TIME_WAIT is no obstacle
+        try:
+            s.bind((host, port))
+            return True
+        except OSError:
+            return False
+
+
+def await_healthy(settings: Settings, supervisor: Supervisor, timeout_s: float) -> str | None:
+    """Wait until every service answers 200 on /health; else why not (None when all are up)."""
+    pending = {s.name: f"http://{settings.gateway_host}:{s.port}/health" for s in services(settings)}
+    children = {c.name: c for c in supervisor.children}
+    deadline = time.monotonic() + timeout_s
+    last: dict[str, str] = {}
+    while pending:
+        for name, url in list(pending.items()):
+            child = children[name]
+            if child.process.poll() is not None:
+                return (f"{name} exited with {child.process.returncode} while starting; its log, "
+                        f"{supervisor.log_dir / (name + '.log')}, ends:\n{child.log_tail()}")
+            try:
+                answer = httpx.get(url, timeout=2)
+                if answer.status_code == 200:
+                    del pending[name]
+                else:
+                    last[name] = answer.text[:300]
+            except httpx.HTTPError as exc:
+                last[name] = repr(exc)
+        if pending and time.monotonic() > deadline:
+            return "; ".join(f"{name} is not healthy after {timeout_s:.0f}s ({last.get(name, 'no answer')})"
+                             for name in pending)
+        time.sleep(0.3)
+    return None
 
 
 def local_broker(settings: Settings) -> LocalKafka:
@@ -64,6 +130,8 @@ def up() -> None:
     settings = get_settings()
     configure(settings.log_level)
     broker = None if settings.kafka_bootstrap else local_broker(settings)
+    if taken := taken_ports(settings, broker):
+        raise typer.Exit(_fail("\n".join(taken)))
     try:
         if broker:
             typer.echo(f"Starting Kafka on {broker.bootstrap} …")
@@ -71,12 +139,16 @@ def up() -> None:
         created = bus.ensure_topics(settings.bootstrap)
     except (KafkaLaunchError, OSError) as exc:
         raise typer.Exit(_fail(str(exc)))
-    children = [Child(name, python_module(module)) for name, module, _ in services(settings)]
-    for i, child in enumerate(c for c in children if c.name in SERVICES):  # workers have no HTTP app of their own
-        child.env = {"HPS_METRICS_PORT": str(settings.worker_metrics_port + i)}
+    children = [Child(s.name, python_module(s.module)) for s in services(settings)]
+    for child, service in zip(children, services(settings)):
+        if child.name in SERVICES:
+            child.env = {"HPS_METRICS_PORT": str(service.port)}
     supervisor = Supervisor(children, Path(settings.state_dir) / "logs")
     try:
         supervisor.start_all()
+        typer.echo("Waiting for every service to answer its health check …")
+        if problem := await_healthy(settings, supervisor, HEALTHY_WITHIN_S):
+            raise typer.Exit(_fail(f"the platform did not come up: {problem}"))
         _report(settings, broker, created)
         supervisor.watch(on_restart=typer.echo)
         typer.echo("Stopping …")
@@ -91,10 +163,10 @@ def _report(settings: Settings, broker: LocalKafka | None, created: list[str]) -
     where = "local broker, data in " + str(broker.home / "data") if broker else "external broker"
     typer.echo(f"Kafka       {settings.bootstrap}  healthy ({where})")
     typer.echo(f"Topics      {len(created)} created, all {len(bus.TOPICS)} declared topics present")
-    for name, _, serves in services(settings):
-        typer.echo(f"{name:<11} {serves}")
-    ports = ", ".join(f"{name} :{settings.worker_metrics_port + i}" for i, name in enumerate(SERVICES))
-    typer.echo(f"Metrics     /metrics on the gateway, ledger and ops; workers: {ports}")
+    for s in services(settings):
+        typer.echo(f"{s.name:<11} {s.serves}  healthy")
+    ports = ", ".join(f"{s.name} :{s.port}" for s in services(settings) if s.name in SERVICES)
+    typer.echo(f"Health      /health and /metrics on the gateway, ledger and ops; workers: {ports}")
     typer.echo(f"Logs        {Path(settings.state_dir, 'logs').resolve()}")
     typer.echo("The platform is up. Press Ctrl-C to stop it.")
 

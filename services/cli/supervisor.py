@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -16,6 +17,7 @@ class Child:
     restarts: int = 0
     started_at: float = 0.0
     env: dict[str, str] = field(default_factory=dict)  # on top of the supervisor's
+    log_path: Path | None = None
 
     def start(self, env: dict[str, str], log_dir) -> None:
         log = open(log_dir / f"{self.name}.log", "ab")
@@ -26,6 +28,10 @@ class Child:
                                         start_new_session=True)
         log.close()
         self.started_at = time.monotonic()
+        self.log_path = log_dir / f"{self.name}.log"
+
+    def log_tail(self, lines: int = 15) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
 @dataclass

@@ -1,6 +1,5 @@
 """The partner API application: the read model, the routes, and the finance and ops APIs behind it."""
 
-import asyncio
 from contextlib import asynccontextmanager
 
 import httpx
@@ -12,6 +11,7 @@ from shared.api import app as api_app
 from shared.catalogue import load_all
 from shared.clock import Clock, system_clock
 from shared.db import engine
+from shared.idempotency import IdempotencyKeys
 from shared.settings import Settings
 
 
@@ -24,21 +24,16 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
         state.catalogues = load_all(settings.catalogue_dir)
         db = engine(settings.database("gateway"))
         store.create(db)
-        state.requests, state.idempotency = store.Requests(db), store.IdempotencyKeys(db)
-        ready = asyncio.Event()
-        follower = asyncio.create_task(
-            readmodel.follow(settings.bootstrap, settings.gateway_group, state.codec, state.requests, ready))
-        await asyncio.wait([follower, asyncio.create_task(ready.wait())], return_when=asyncio.FIRST_COMPLETED)
-        if follower.done():
-            follower.result()  # it failed to start: raise why
+        state.requests = store.Requests(db)
+        state.idempotency = IdempotencyKeys(db, store.idempotency_keys)
+        await state.health.start(readmodel.runner(settings.bootstrap, settings.gateway_group, state.codec,
+                                                  state.requests, state.producer))
         async with httpx.AsyncClient(base_url=settings.finance_url, timeout=120) as finance, \
                 httpx.AsyncClient(base_url=settings.ops_url, timeout=httpx.Timeout(120, read=None)) as ops:
             state.upstreams = {"finance": finance, "ops": ops}
             try:
                 yield
             finally:
-                follower.cancel()
-                await asyncio.gather(follower, return_exceptions=True)
                 db.dispose()
 
     app = api_app.create("gateway", "HPS Back Office partner API", "Service requests and recharge statements of the "

@@ -1,6 +1,5 @@
 """The partner API: submit, follow and move service requests; start a payroll run."""
 
-import hashlib
 from typing import Annotated
 from uuid import UUID, uuid4, uuid5
 
@@ -17,12 +16,13 @@ from services.gateway.schemas import (
 )
 from services.gateway.store import View
 from shared import lifecycle
-from shared.api.app import publish
+from shared.api.app import publish, publish_once
 from shared.api.auth import Principal, PrincipalDep, require
 from shared.api.errors import ApiError
 from shared.catalogue import CatalogueError
 from shared.contracts import Measures, RequestSubmitted, Status, TransitionRequested, type_name
 from shared.fields import Code, first_day
+from shared.idempotency import Command
 from shared.tenants import RegistryError
 from shared.topics import requests_topic
 
@@ -53,31 +53,20 @@ async def submit(body: NewRequest, request: Request, who: PrincipalDep,
         field = str(exc).split(":")[0] if str(exc).split(":")[0] in ("quantity", "hours", "value") else "type"
         raise ApiError(422, "invalid", str(exc), field) from None
 
-    digest = hashlib.sha256(body.model_dump_json(exclude_none=True).encode()).hexdigest()
-    if idempotency_key:
-        # Derived from the key: a retry after a lost answer names the same request.
-        request_id = uuid5(lifecycle.NAMESPACE, f"request/{who.tenant}/{idempotency_key}")
-        # Claimed before publishing, so two racing submissions with one key cannot both go out.
-        seen = state.idempotency.claim(who.tenant, idempotency_key, digest, str(request_id))
-        if seen and seen != digest:
-            raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with a different body",
-                           request_id=str(request_id))
-        if seen:
-            return Accepted(request_id=str(request_id), status="accepted")
-    else:
-        request_id = uuid4()
+    # Derived from the key: a retry after a lost answer names the same request.
+    request_id = uuid5(lifecycle.NAMESPACE, f"request/{who.tenant}/{idempotency_key}") if idempotency_key else uuid4()
     submitted = RequestSubmitted(
         request_id=request_id, service=body.service, request_type=body.type, priority=body.priority,
         description=body.description, cost_centre=body.cost_centre, requested=body.measures(),
         submitted_by=who.name, submitted_at=now)
     event = state.codec.build(type_name(body.service, "request.submitted"), "/hps/gateway", who.tenant,
                               submitted, subject=str(request_id), id=uuid5(lifecycle.NAMESPACE, f"submit/{request_id}"))
-    try:
-        await publish(request, requests_topic(body.service), event, str(request_id))
-    except ApiError:
-        if idempotency_key:  # nothing was accepted: the key is free for the retry
-            state.idempotency.release(who.tenant, idempotency_key)
-        raise
+    command = Command(requests_topic(body.service), str(request_id), event)
+    if idempotency_key:
+        await publish_once(request, state.idempotency, who.tenant, idempotency_key,
+                           body.model_dump_json(exclude_none=True), command, request_id=str(request_id))
+    else:
+        await publish(request, command.topic, command.event, command.message_key)
     return Accepted(request_id=str(request_id), status="accepted")
 
 

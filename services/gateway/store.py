@@ -25,8 +25,8 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.exc import IntegrityError
 
+from shared import idempotency
 from shared.api.auth import Principal
 from shared.contracts import RequestSnapshot
 from shared.db import upsert
@@ -56,13 +56,7 @@ positions = Table(
     Column("next_offset", Integer, nullable=False),
 )
 
-idempotency_keys = Table(
-    "gateway_idempotency_keys", metadata,
-    Column("tenant", String(32), primary_key=True),
-    Column("key", String(200), primary_key=True),
-    Column("body_sha256", String(64), nullable=False),
-    Column("request_id", String(36), nullable=False),
-)
+idempotency_keys = idempotency.table(metadata, "gateway_idempotency")
 
 
 def create(engine: Engine) -> None:
@@ -154,28 +148,6 @@ class Requests:
     def skipped(self, at: tuple[str, int, int]) -> None:
         with self.engine.begin() as c:
             self.advance(c, *at)
-
-
-class IdempotencyKeys:
-    def __init__(self, engine: Engine):
-        self.engine = engine
-
-    def claim(self, tenant: str, key: str, body_sha256: str, request_id: str) -> str | None:
-        """Take this tenant's key for a body; if it was taken already, the body hash it was taken for."""
-        try:
-            with self.engine.begin() as c:
-                c.execute(idempotency_keys.insert().values(tenant=tenant, key=key, body_sha256=body_sha256,
-                                                           request_id=request_id))
-            return None
-        except IntegrityError:
-            with self.engine.connect() as c:
-                return c.execute(select(idempotency_keys.c.body_sha256).where(
-                    idempotency_keys.c.tenant == tenant, idempotency_keys.c.key == key)).scalar()
-
-    def release(self, tenant: str, key: str) -> None:
-        with self.engine.begin() as c:
-            c.execute(idempotency_keys.delete().where(idempotency_keys.c.tenant == tenant,
-                                                      idempotency_keys.c.key == key))
 
 
 def encode_cursor(at: datetime, request_id: str) -> str:

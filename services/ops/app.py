@@ -30,14 +30,12 @@ def create_app(settings: Settings) -> FastAPI:
         state.lags = []
         reader = LagReader(settings.bootstrap)
         await reader.start()
-        tasks = [asyncio.create_task(state.observer.run()), asyncio.create_task(_read_lag(state, reader))]
-        await state.observer.ready.wait()
+        for runner in state.observer.runners(state.producer):
+            await state.health.start(runner)
+        state.health.watch("lag-reader", _read_lag(state, reader))
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             await reader.stop()
             db.dispose()
 

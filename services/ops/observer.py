@@ -1,14 +1,14 @@
 """The observer: reads every platform topic in its own consumer group and keeps the live figures;
 reads the dead-letter topic whole, so the list survives a restart of the ops service."""
 
-import asyncio
 import json
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from services.ops.figures import Figures, Seen
 from services.ops.lag import OBSERVER_GROUP
+from shared.consuming import Runner
 from shared.topics import BY_NAME, DEAD_LETTERS, TOPICS
 
 
@@ -47,17 +47,18 @@ def dead_letter(message: ConsumerRecord) -> DeadLetter:
 
 
 def seen(message: ConsumerRecord) -> Seen:
-    """Tenant and type from the ce_* headers; id, source and subject from the envelope if it parses."""
+    """Tenant and type from the ce_* headers; id and subject from the envelope if it parses. The
+    service is the topic's (`it.requests`: it), or for a dead letter its source topic's: whoever
+    published the event, the gateway included, it is that service's traffic."""
     try:
         envelope = json.loads(message.value)
     except (TypeError, ValueError):
         envelope = {}
     envelope = envelope if isinstance(envelope, dict) else {}
-    source = str(envelope.get("source", ""))
-    service = source.removeprefix("/hps/").split("/")[0] if source.startswith("/hps/") else message.topic.split(".")[0]
+    topic = _header(message.headers, "hps_dlq_topic") if message.topic == DEAD_LETTERS else message.topic
     return Seen(at=message.timestamp / 1000, topic=message.topic, partition=message.partition, offset=message.offset,
                 tenant=_header(message.headers, "ce_tenant", "untagged"),
-                type=_header(message.headers, "ce_type", "unknown"), service=service,
+                type=_header(message.headers, "ce_type", "unknown"), service=topic.split(".")[0] or "unknown",
                 id=str(envelope.get("id", "")), subject=envelope.get("subject"))
 
 
@@ -65,42 +66,31 @@ class Observer:
     def __init__(self, bootstrap: str, figures: Figures):
         self.bootstrap, self.figures = bootstrap, figures
         self.dead_letters: dict[str, DeadLetter] = {}
-        self.ready = asyncio.Event()
 
-    async def run(self) -> None:
-        await asyncio.gather(self._follow_platform(), self._follow_dead_letters())
-
-    async def _follow_platform(self) -> None:
+    def runners(self, dead_letters: AIOKafkaProducer) -> list[Runner]:
         topics = [t.name for t in TOPICS if t.name != DEAD_LETTERS]
         # Live figures: start at the end; what happened while ops was down is in the lag, not here.
-        consumer = AIOKafkaConsumer(*topics, bootstrap_servers=self.bootstrap, group_id=OBSERVER_GROUP,
-                                    auto_offset_reset="latest", enable_auto_commit=True)
-        await consumer.start()
-        self.ready.set()
-        try:
-            async for message in consumer:
-                event = seen(message)
-                self.figures.record(event)
-                if event.type.endswith(".request.sla-breached"):
-                    data = json.loads(message.value).get("data", {})
-                    self.figures.record_breach({"at": event.at, "tenant": event.tenant, "service": event.service,
-                                                "request_id": data.get("request_id"), "priority": data.get("priority"),
-                                                "status": data.get("status"), "sla_due_at": data.get("sla_due_at")})
-        finally:
-            await consumer.stop()
+        platform = AIOKafkaConsumer(*topics, bootstrap_servers=self.bootstrap, group_id=OBSERVER_GROUP,
+                                    auto_offset_reset="latest", enable_auto_commit=False)
+        # The dead letters, whole, from the beginning at every start: no group remembers a position.
+        letters = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+                                   auto_offset_reset="earliest")
+        letters.assign([TopicPartition(DEAD_LETTERS, p) for p in range(BY_NAME[DEAD_LETTERS].partitions)])
+        return [Runner("observer", platform, self._platform, group=OBSERVER_GROUP, dead_letters=dead_letters),
+                Runner("dead-letters", letters, self._dead_letter, group=None, dead_letters=None)]
 
-    async def _follow_dead_letters(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
-        await consumer.start()
-        partitions = [TopicPartition(DEAD_LETTERS, p) for p in range(BY_NAME[DEAD_LETTERS].partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        try:
-            while True:
-                for records in (await consumer.getmany(timeout_ms=1000)).values():
-                    for message in records:
-                        letter = dead_letter(message)
-                        self.dead_letters[letter.id] = letter
-                        self.figures.record(seen(message))
-        finally:
-            await consumer.stop()
+    async def _platform(self, messages: list[ConsumerRecord]) -> None:
+        [message] = messages
+        event = seen(message)
+        self.figures.record(event)
+        if event.type.endswith(".request.sla-breached"):
+            data = json.loads(message.value).get("data", {})
+            self.figures.record_breach({"at": event.at, "tenant": event.tenant, "service": event.service,
+                                        "request_id": data.get("request_id"), "priority": data.get("priority"),
+                                        "status": data.get("status"), "sla_due_at": data.get("sla_due_at")})
+
+    async def _dead_letter(self, messages: list[ConsumerRecord]) -> None:
+        [message] = messages
+        letter = dead_letter(message)
+        self.dead_letters[letter.id] = letter
+        self.figures.record(seen(message))

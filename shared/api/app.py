@@ -1,39 +1,53 @@
 """What every API process sets up: tenants, the codec, tokens, an acknowledged producer, errors."""
 
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 
-from shared import bus, metrics
+from shared import bus, faults, idempotency, metrics
 from shared.api import errors
 from shared.api.auth import load_tokens
 from shared.events import EventCodec
+from shared.health import Health
 from shared.logging import configure
 from shared.settings import Settings, get_settings
 from shared.tenants import Registry
 
 
 def create(service: str, title: str, description: str, settings: Settings,
-           service_lifespan: Callable[[FastAPI], AbstractAsyncContextManager]) -> FastAPI:
+           service_lifespan: Callable[[FastAPI], AbstractAsyncContextManager], api: bool = True) -> FastAPI:
+    """An HTTP app with /health and /metrics, its background tasks started by `service_lifespan`
+    under `app.state.health`. With `api`, also the tokens and the producer of a partner-facing API."""
     metrics.serving(service)
+    faults.arm(settings.faults, settings.state_dir, service)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = app.state
         state.registry = Registry.load(settings.tenants_file)
         state.codec = EventCodec(state.registry)
-        state.tokens = load_tokens(settings.tokens_file)
-        state.producer = bus.api_producer(settings.bootstrap, settings.kafka_request_timeout_ms)
-        await state.producer.start()
+        if api:
+            state.tokens = load_tokens(settings.tokens_file)
+            state.producer = bus.api_producer(settings.bootstrap, settings.kafka_request_timeout_ms)
+            await state.producer.start()
         try:
             async with service_lifespan(app):
-                yield
+                try:
+                    yield
+                finally:
+                    await state.health.stop()
         finally:
-            await state.producer.stop()
+            if api:
+                await state.producer.stop()
 
-    app = FastAPI(title=title, version="1", description=description, lifespan=lifespan)
+    docs = {} if api else {"openapi_url": None, "docs_url": None, "redoc_url": None}
+    app = FastAPI(title=title, version="1", description=description, lifespan=lifespan, **docs)
+    app.state.health = Health(service, settings.consumer_stall_s)
     errors.install(app)
 
     @app.get("/metrics", include_in_schema=False)
@@ -49,9 +63,11 @@ def create(service: str, title: str, description: str, settings: Settings,
                                      str(response.status_code)).observe(time.perf_counter() - started)
         return response
 
-    @app.get("/health")
-    async def health() -> dict:
-        return {"status": "ok"}
+    @app.get("/health", include_in_schema=False)
+    async def health() -> JSONResponse:
+        """200 when every consumer of the process runs and makes progress; 503 naming the one that does not."""
+        healthy, body = app.state.health.report()
+        return JSONResponse(body, 200 if healthy else 503)
 
     return app
 
@@ -65,9 +81,33 @@ async def publish(request: Request, topic: str, event, key: str) -> None:
                                                   "nothing was recorded, try again") from None
 
 
+async def publish_once(request: Request, keys: idempotency.IdempotencyKeys, scope: str, key: str, body: str,
+                       command: idempotency.Command, **conflict) -> None:
+    """Publish `command` under an Idempotency-Key: once, whatever the retries and crashes in between.
+    `conflict` goes into the 409 answer when the key was used for another body."""
+    body_sha256 = idempotency.digest(body)
+    taken = keys.claim(scope, key, body_sha256, command)
+    if taken:
+        if taken.body_sha256 != body_sha256:
+            raise errors.ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with a different body",
+                           **conflict)
+        if taken.state == idempotency.PUBLISHED:
+            return
+        command = taken.command  # the very event the first call claimed the key for
+    faults.reach("after-idempotency-claim")
+    await publish(request, command.topic, command.event, command.message_key)
+    keys.published(scope, key)
+
+
 def serve(create_app: Callable[[Settings], FastAPI], port: Callable[[Settings], int]) -> None:
-    """Run an API process: `python -m services.<name>`."""
+    """Run a process (`python -m services.<name>`) until SIGTERM; exits non-zero if one of its
+    background tasks ended on its own."""
     settings = get_settings()
     configure(settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.gateway_host, port=port(settings),
-                log_level=settings.log_level.lower())
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.gateway_host, port=port(settings),
+                                           log_level=settings.log_level.lower()))
+    app.state.health.on_failure = lambda: setattr(server, "should_exit", True)
+    server.run()
+    if app.state.health.failed:
+        sys.exit(f"stopped: {app.state.health.failed}")

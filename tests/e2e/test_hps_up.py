@@ -1,11 +1,16 @@
-"""`hps up` on a fresh state directory: the broker comes up healthy; Ctrl-C leaves nothing behind."""
+"""`hps up` on a fresh state directory: it says the platform is up only when every service is
+healthy; a consumer that ends takes its process down and `hps up` starts it again; a port in use
+stops it at once; Ctrl-C leaves nothing behind."""
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import httpx
 
 from deploy.kafka_local import port_open
 from tests.conftest import free_ports
@@ -25,26 +30,78 @@ def processes_mentioning(text: str) -> list[int]:
     return found
 
 
-def test_hps_up_reports_a_healthy_broker_and_ctrl_c_stops_everything(tmp_path):
-    state = tmp_path / "state"
-    port, controller, gateway, finance, ops, metrics = free_ports(6)
-    env = {**os.environ, "HPS_STATE_DIR": str(state), "HPS_KAFKA_PORT": str(port),
-           "HPS_KAFKA_CONTROLLER_PORT": str(controller), "HPS_GATEWAY_PORT": str(gateway),
-           "HPS_FINANCE_PORT": str(finance), "HPS_OPS_PORT": str(ops), "HPS_WORKER_METRICS_PORT": str(metrics)}
+def environment(tmp_path) -> tuple[dict, dict]:
+    """`hps up`'s environment on free ports, and the ports."""
+    ports = dict(zip(("kafka", "controller", "gateway", "finance", "ops", "workers"), free_ports(9)))
+    env = {**os.environ, "HPS_STATE_DIR": str(tmp_path / "state"), "HPS_KAFKA_PORT": str(ports["kafka"]),
+           "HPS_KAFKA_CONTROLLER_PORT": str(ports["controller"]), "HPS_GATEWAY_PORT": str(ports["gateway"]),
+           "HPS_FINANCE_PORT": str(ports["finance"]), "HPS_OPS_PORT": str(ports["ops"]),
+           "HPS_WORKER_METRICS_PORT": str(ports["workers"])}
     env.pop("HPS_KAFKA_BOOTSTRAP", None)
-    up = subprocess.Popen([sys.executable, "-m", "services.cli.main", "up"], cwd=ROOT, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
-    deadline = time.monotonic() + 180
+    return env, ports
+
+
+def read_until(process: subprocess.Popen, text: str, lines: list[str], timeout_s: float = 180) -> str:
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        line = up.stdout.readline()
+        line = process.stdout.readline()
         if not line:
             break
         lines.append(line)
-        if "Press Ctrl-C" in line:
+        if text in line:
             break
-    output = "".join(lines)
+    return "".join(lines)
+
+
+def test_hps_up_is_up_when_every_service_is_healthy_restarts_a_process_whose_consumer_ended_and_ctrl_c_stops_everything(
+        tmp_path):
+    env, ports = environment(tmp_path)
+    port, ops, state = ports["kafka"], ports["ops"], Path(env["HPS_STATE_DIR"])
+    # Every consumer ends once, after the first messages it handles.
+    up = subprocess.Popen([sys.executable, "-m", "services.cli.main", "up"], cwd=ROOT,
+                          env={**env, "HPS_FAULTS": "consumer-ends"},
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    output = read_until(up, "Press Ctrl-C", lines)
     assert "healthy" in output and f"localhost:{port}" in output, output
+    services = ("gateway", "hr", "it", "procurement", "finance", "ledger", "ops")
+    for name in services:
+        assert any(line.startswith(name) and line.rstrip().endswith("healthy") for line in lines), (name, output)
+    health = {name: f"http://127.0.0.1:{ports['workers'] + i}/health" for i, name in enumerate(services[1:5])}
+    health |= {"gateway": f"http://127.0.0.1:{ports['gateway']}/health",
+               "ledger": f"http://127.0.0.1:{ports['finance']}/health", "ops": f"http://127.0.0.1:{ops}/health"}
+    it_health = httpx.get(health["it"]).json()
+    assert it_health["status"] == "ok" and it_health["consumers"][0]["name"] == "it"
+    assert it_health["consumers"][0]["group"] == "hps-it" and it_health["consumers"][0]["state"] == "running"
+
+    # The council's request passes through the IT worker, the gateway's read model and the observer;
+    # each of their consumers then ends, and `hps up` starts each process again.
+    api = httpx.Client(base_url=f"http://127.0.0.1:{ports['gateway']}", headers={"Authorization": "Bearer dev-council"})
+    submitted = api.post("/v1/requests", json={"service": "it", "type": "account-setup", "description": "New starter",
+                                               "cost_centre": "ASC-100", "quantity": 1})
+    assert submitted.status_code == 202, submitted.text
+    restarts = {f"{name} exited with 1; restarting" for name in ("it", "gateway", "ops")}
+    deadline = time.monotonic() + 90
+    while not all(r in output for r in restarts) and time.monotonic() < deadline:
+        output = read_until(up, "restarting", lines, timeout_s=max(1, deadline - time.monotonic()))
+    assert all(r in output for r in restarts), output
+    # Back up: every service healthy again, and the request the IT worker took before it went down is there.
+    deadline = time.monotonic() + 90
+    while True:
+        answers = {}
+        for name, url in health.items():
+            try:
+                answers[name] = httpx.get(url, timeout=2).status_code
+            except httpx.HTTPError as exc:
+                answers[name] = repr(exc)
+        shown = None
+        if answers["gateway"] == 200:
+            shown = api.get(f"/v1/requests/{submitted.json()['request_id']}")
+        if set(answers.values()) == {200} and shown is not None and shown.status_code == 200:
+            break
+        assert time.monotonic() < deadline, (answers, shown and shown.text)
+        time.sleep(0.5)
+    assert shown.json()["status"] == "submitted"
     assert f"http://127.0.0.1:{ops}/ops" in output, "the dashboard's address is printed"
     assert port_open(port)
     assert processes_mentioning(str(state)), "the broker should run under the state directory"
@@ -61,3 +118,17 @@ def test_hps_up_reports_a_healthy_broker_and_ctrl_c_stops_everything(tmp_path):
     stopped = subprocess.run([sys.executable, "-m", "services.cli.main", "kafka", "status"], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=60)
     assert stopped.returncode == 1 and "not running" in stopped.stdout
+
+
+def test_hps_up_stops_at_once_naming_a_port_in_use_and_the_setting_that_moves_it(tmp_path):
+    env, ports = environment(tmp_path)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", ports["finance"]))
+        holder.listen()
+        started = time.monotonic()
+        up = subprocess.run([sys.executable, "-m", "services.cli.main", "up"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert up.returncode == 1
+    assert f"port {ports['finance']} (ledger) is in use" in up.stderr and "HPS_FINANCE_PORT" in up.stderr, up.stderr
+    assert time.monotonic() - started < 20, "it stops before starting anything"
+    assert not port_open(ports["kafka"]) and processes_mentioning(env["HPS_STATE_DIR"]) == []

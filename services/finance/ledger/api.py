@@ -15,11 +15,12 @@ from services.finance.ledger import tables as t
 from services.finance.ledger.closing import PeriodClosed
 from services.finance.ledger.entries import Unpostable, check_period
 from shared import lifecycle
-from shared.api.app import publish
+from shared.api.app import publish, publish_once
 from shared.api.auth import Principal, PrincipalDep, require
 from shared.api.errors import ApiError
 from shared.contracts import ChargeRecorded, SharedCostRecorded
 from shared.fields import Code, Line, Period, Prose
+from shared.idempotency import Command
 from shared.money import PENNY, round_pence
 from shared.topics import CHARGES, SERVICES, SHARED_COSTS
 
@@ -59,7 +60,12 @@ async def record_shared_cost(body: NewSharedCost, request: Request, who: Princip
     event = request.app.state.codec.build("uk.hps.finance.shared-cost.recorded", "/hps/finance",
                                           request.app.state.registry.unit.code, cost, subject=str(cost_id),
                                           id=uuid5(lifecycle.NAMESPACE, f"event/{cost_id}"))
-    await publish(request, SHARED_COSTS, event, body.service)
+    command = Command(SHARED_COSTS, body.service, event)
+    if idempotency_key:
+        await publish_once(request, request.app.state.idempotency, "finance", idempotency_key, body.model_dump_json(),
+                           command, cost_id=str(cost_id))
+    else:
+        await publish(request, command.topic, command.event, command.message_key)
     return {"cost_id": str(cost_id), "status": "accepted"}
 
 

@@ -1,17 +1,19 @@
 """The finance ledger process: the recharge engine consuming Kafka, and the finance API."""
 
-import asyncio
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.finance.ledger import tables
 from services.finance.ledger.api import router
 from services.finance.ledger.book import Ledger
 from services.finance.ledger.closing import MonthEnd
 from services.finance.ledger.engine import RechargeEngine
 from services.finance.ledger.schema import upgrade
+from shared import bus
 from shared.api import app as api_app
 from shared.db import engine
+from shared.idempotency import IdempotencyKeys
 from shared.settings import Settings
 
 
@@ -22,17 +24,15 @@ def create_app(settings: Settings) -> FastAPI:
         state.db = engine(settings.database("ledger"))
         upgrade(state.db)
         state.month_end = MonthEnd(state.db, state.registry)
-        recharge = RechargeEngine(settings.bootstrap, Ledger(state.db, state.registry), state.codec)
-        ready = asyncio.Event()
-        running = asyncio.create_task(recharge.run(ready))
-        await asyncio.wait([running, asyncio.create_task(ready.wait())], return_when=asyncio.FIRST_COMPLETED)
-        if running.done():
-            running.result()
+        state.idempotency = IdempotencyKeys(state.db, tables.idempotency_keys)
+        dead_letters = bus.producer(settings.bootstrap)
+        await dead_letters.start()
+        recharge = RechargeEngine(Ledger(state.db, state.registry), state.codec)
         try:
+            await state.health.start(recharge.runner(settings.bootstrap, dead_letters))
             yield
         finally:
-            recharge.stopping.set()
-            await asyncio.gather(running, return_exceptions=True)
+            await dead_letters.stop()
             state.db.dispose()
 
     app = api_app.create("finance-ledger", "HPS Back Office finance API", "Shared costs, period close and recharge statements.",

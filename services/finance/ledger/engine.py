@@ -1,12 +1,10 @@
 """The recharge engine's consumer: charges and shared costs from Kafka into the ledger."""
 
-import asyncio
-
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from services.finance.ledger.book import Ledger
-from shared import bus, metrics
-from shared.consuming import consume
+from shared import metrics
+from shared.consuming import Refusals, Runner
 from shared.events import EventCodec, InvalidEvent
 from shared.logging import get_logger
 from shared.topics import CHARGES, SHARED_COSTS
@@ -16,26 +14,17 @@ log = get_logger("finance-ledger")
 
 
 class RechargeEngine:
-    def __init__(self, bootstrap: str, ledger: Ledger, codec: EventCodec, topics=(CHARGES, SHARED_COSTS),
-                 group: str = GROUP):
-        self.bootstrap, self.ledger, self.codec, self.topics, self.group = bootstrap, ledger, codec, topics, group
-        self.stopping = asyncio.Event()
+    def __init__(self, ledger: Ledger, codec: EventCodec):
+        self.ledger, self.codec = ledger, codec
 
-    async def run(self, ready: asyncio.Event) -> None:
-        consumer = AIOKafkaConsumer(*self.topics, bootstrap_servers=self.bootstrap, group_id=self.group,
+    def runner(self, bootstrap: str, dead_letters: AIOKafkaProducer, topics=(CHARGES, SHARED_COSTS),
+               group: str = GROUP) -> Runner:
+        consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=group,
                                     enable_auto_commit=False, auto_offset_reset="earliest")
-        self.producer = bus.producer(self.bootstrap)
-        await self.producer.start()
-        await consumer.start()
-        ready.set()
-        try:
-            await consume(consumer, self.handle, self.stopping)
-        finally:
-            await consumer.stop()
-            await self.producer.stop()
+        return Runner("recharge-engine", consumer, self.handle, group=group, dead_letters=dead_letters, batch=True)
 
-    async def handle(self, messages: list[ConsumerRecord]) -> None:
-        """Post a fetched batch in one transaction; whatever cannot be posted becomes a dead letter."""
+    async def handle(self, messages: list[ConsumerRecord]) -> Refusals:
+        """Post a fetched batch in one transaction; returns what could not be posted."""
         decoded, refused = [], []
         for message in messages:
             try:
@@ -52,8 +41,4 @@ class RechargeEngine:
             else:
                 log.info("applied" if result else "duplicate", event_id=str(event.id), tenant=event.tenant,
                          type=event.type)
-        for message, exc in refused:
-            metrics.error(type(exc).__name__)
-            log.warning("dead_letter", reason=str(exc), topic=message.topic, offset=message.offset)
-            await bus.send_dead_letter(self.producer, str(exc), message.topic, message.partition, message.offset,
-                                       message.key, message.value, message.headers)
+        return refused

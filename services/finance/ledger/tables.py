@@ -14,6 +14,8 @@ from sqlalchemy import (
                         UniqueConstraint,
 )
 
+from shared import idempotency
+
 metadata = MetaData()
 Money = Numeric(16, 2)
 
@@ -108,3 +110,6 @@ statements = Table(
     Column("body", Text, nullable=False),  # the canonical JSON
     UniqueConstraint("tenant", "period", name="uq_ledger_statement_tenant_period"),
 )
+
+# Idempotency-Keys of finance commands (shared costs), with the event each one stands for.
+idempotency_keys = idempotency.table(metadata, "finance_idempotency")

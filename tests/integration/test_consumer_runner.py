@@ -1,5 +1,7 @@
-"""A service worker retries a failing handler, then dead-letters the message and goes on: a real
-worker on the real broker, with its state in SQLite, for a service of this test's own."""
+"""The one consumer runner, in a real worker on the real broker with its state in SQLite, for a
+service of this test's own: a transient fault is retried until it passes and never skipped; any
+other failure is the message's own, a dead letter, and the worker goes on; a consumer that ends
+fails its process, and /health says which consumer is down or stalled."""
 
 import asyncio
 import time
@@ -9,14 +11,15 @@ from collections.abc import Callable
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import REGISTRY
+from sqlalchemy.exc import OperationalError
 
-from shared import bus, metrics
+from shared import bus, faults, metrics
 from shared.contracts import EVENT_TYPES, Data, EventType
 from shared.db import engine
 from shared.events import Event, EventCodec
+from shared.health import Health
 from shared.request_handlers import Outcome
-from shared.request_worker import RETRIES, Worker
-from shared.settings import Settings
+from shared.request_worker import Worker
 from shared.state_store import StateStore
 from shared.tenants import Registry
 from shared.topics import DEAD_LETTERS, Topic, events_topic, requests_topic
@@ -35,21 +38,24 @@ class Harness:
         self.bootstrap = bootstrap
         self.service = f"retry{uuid.uuid4().hex[:8]}"
         self.requests, self.events = requests_topic(self.service), events_topic(self.service)
-        self.flaky, self.broken, self.done = (f"uk.hps.{self.service}.note.{t}" for t in ("flaky", "broken", "done"))
-        topics = {self.flaky: self.requests, self.broken: self.requests, self.done: self.events}
+        self.flaky, self.broken, self.done, self.down = (f"uk.hps.{self.service}.note.{t}"
+                                                         for t in ("flaky", "broken", "done", "down"))
+        topics = {self.flaky: self.requests, self.broken: self.requests, self.done: self.events,
+                  self.down: self.requests}
         types = {name: EventType(name, topic, Note, "request id", "test") for name, topic in topics.items()}
         self.codec = EventCodec(Registry.load(), {**EVENT_TYPES, **types})
         self.store = StateStore(engine(f"sqlite:///{tmp_path / 'worker.db'}"), self.service)
         self.calls: list[str] = []  # the event id of each handler call
         self.producer = bus.producer(bootstrap)  # what the test publishes with
-        handlers = {self.flaky: self.fails_once, self.broken: self.always_fails}
-        self.worker = Worker(self.service, Settings(kafka_bootstrap=bootstrap, state_dir=tmp_path), handlers,
-                             self.codec, self.store, sla_interval_s=3600)
+        handlers = {self.flaky: self.fails_twice, self.broken: self.always_fails, self.down: self.database_down}
+        self.worker = Worker(self.service, bootstrap, handlers, self.codec, self.store, sla_interval_s=3600)
+        self.health = Health(self.service, stall_after_s=1)
+        self.database_is_down = True
 
-    def fails_once(self, state, event: Event) -> Outcome:
+    def fails_twice(self, state, event: Event) -> Outcome:
         self.calls.append(str(event.id))
-        if self.calls.count(str(event.id)) == 1:
-            raise RuntimeError("database connection reset")  # transient: the retry succeeds
+        if self.calls.count(str(event.id)) <= 2:  # the database is restarting: not the message's fault
+            raise OperationalError("SELECT state", {}, ConnectionResetError("connection reset by peer"))
         done = self.codec.build(self.done, f"/hps/{self.service}", event.tenant, event.data, subject=event.subject,
                                 id=uuid.uuid5(event.id, "done"))
         return Outcome({"text": event.data["text"]}, [(self.events, event.subject, done)])
@@ -57,6 +63,12 @@ class Harness:
     def always_fails(self, state, event: Event) -> Outcome:
         self.calls.append(str(event.id))
         raise RuntimeError("pricing bug")
+
+    def database_down(self, state, event: Event) -> Outcome:
+        self.calls.append(str(event.id))
+        if self.database_is_down:
+            raise OperationalError("SELECT state", {}, ConnectionRefusedError("connection refused"))
+        return Outcome({"text": event.data["text"]})
 
     async def send(self, event_type: str, request_id: str, text: str):
         """Publish a command for the worker; returns it and where the broker put it."""
@@ -73,13 +85,15 @@ async def harness(kafka_bootstrap, tmp_path):
     await asyncio.to_thread(bus.ensure_topics, kafka_bootstrap, [Topic(h.requests, 3, -1, "retry test"),
                                                                  Topic(h.events, 1, -1, "retry test")])
     await h.producer.start()
-    h.task = asyncio.create_task(h.worker.run())
+    await h.worker.producer.start()
+    await h.health.start(h.worker.runner())
+    [h.task] = h.health.tasks
     try:
         yield h
     finally:
         await h.producer.stop()
-        h.worker.stopping.set()
-        await asyncio.wait_for(h.task, 30)
+        await asyncio.wait_for(h.health.stop(), 30)
+        await h.worker.producer.stop()
 
 
 async def until(condition: Callable[[], object], worker: asyncio.Task, timeout_s: float = 60):
@@ -118,24 +132,24 @@ def errors(kind: str) -> float:
     return REGISTRY.get_sample_value("hps_errors_total", {"service": metrics.service(), "kind": kind}) or 0
 
 
-async def test_a_handler_that_fails_once_is_retried_and_applied_once(harness):
-    retries_before = errors("handler_retry")
-    # The council's note meets a transient fault on its first attempt.
+async def test_a_transient_fault_is_retried_until_it_passes_and_applied_once(harness):
+    retries_before = errors("transient")
+    # The council's note meets a database that is restarting, twice.
     request_id = str(uuid.uuid4())
     note, _ = await harness.send(harness.flaky, request_id, "new starter on Monday")
 
     state = await until(lambda: harness.store.get(request_id), harness.task)
     assert state == {"text": "new starter on Monday"}
-    assert harness.calls == [str(note.id), str(note.id)]
-    assert errors("handler_retry") == retries_before + 1
+    assert harness.calls == [str(note.id)] * 3
+    assert errors("transient") == retries_before + 2
     # What the handler emits went out once: the failed attempt emitted nothing.
     messages = await read_to_end(harness.bootstrap, harness.events, 1)
     emitted = [harness.codec.decode(m.value, m.headers) for m in messages]
     assert [(e.type, e.subject, e.id) for e in emitted] == [(harness.done, request_id, uuid.uuid5(note.id, "done"))]
 
 
-async def test_a_handler_that_keeps_failing_sends_the_message_to_the_dead_letters(harness):
-    retries_before, failures_before = errors("handler_retry"), errors("HandlerFailed")
+async def test_a_handler_that_fails_sends_the_message_to_the_dead_letters_and_the_worker_goes_on(harness):
+    transient_before, failures_before = errors("transient"), errors("RuntimeError")
     # The council's note hits a handler bug; a later note on the same request follows it.
     request_id = str(uuid.uuid4())
     broken, where = await harness.send(harness.broken, request_id, "this one breaks")
@@ -143,20 +157,23 @@ async def test_a_handler_that_keeps_failing_sends_the_message_to_the_dead_letter
 
     # The later note is applied: the worker went on past the failing one (same key, same partition).
     await until(lambda: harness.store.get(request_id), harness.task)
-    assert harness.calls == [str(broken.id)] * RETRIES + [str(later.id)] * 2
-    assert errors("handler_retry") == retries_before + (RETRIES - 1) + 1
-    assert errors("HandlerFailed") == failures_before + 1
+    # A bug fails the same way every time: it is not retried. The later note's transient faults are.
+    assert harness.calls == [str(broken.id)] + [str(later.id)] * 3
+    assert errors("transient") == transient_before + 2
+    assert errors("RuntimeError") == failures_before + 1
 
     def ours(messages):
         return [m for m in messages if ("hps_dlq_topic", harness.requests.encode()) in m.headers]
 
     [letter] = ours(await read_until(harness.bootstrap, DEAD_LETTERS, ours))
     headers = dict(letter.headers)
-    assert headers["hps_dlq_reason"].decode() == f"handler failed {RETRIES} times: RuntimeError('pricing bug')"
+    assert headers["hps_dlq_reason"].decode() == "RuntimeError: pricing bug"
     assert (headers["hps_dlq_partition"], headers["hps_dlq_offset"]) == (str(where.partition).encode(),
                                                                          str(where.offset).encode())
     assert letter.key == request_id.encode()
     assert harness.codec.decode(letter.value, letter.headers) == broken
+    consumer = harness.health.report()[1]["consumers"][0]
+    assert consumer["dead_lettered"] == 1 and consumer["state"] == "running"
 
 
 async def test_an_event_the_worker_does_not_handle_or_without_a_key_is_a_dead_letter(harness):
@@ -180,3 +197,42 @@ async def test_an_event_the_worker_does_not_handle_or_without_a_key_is_a_dead_le
     assert sorted(reasons) == sorted([f"{harness.service} does not handle {harness.done}",
                                       "a request event needs its entity as the message key"])
     assert harness.calls == [] and harness.store.get(request_id) is None
+
+
+async def test_a_database_that_stays_down_stalls_the_consumer_on_health_and_nothing_is_skipped(harness):
+    request_id = str(uuid.uuid4())
+    note, _ = await harness.send(harness.down, request_id, "waits for the database")
+
+    def consumer() -> dict:
+        return harness.health.report()[1]["consumers"][0]
+
+    # Held longer than the stall limit (1 s here): /health turns unhealthy and names the consumer and why.
+    await until(lambda: consumer()["stalled"], harness.task)
+    healthy, report = harness.health.report()
+    assert not healthy and report["status"] == "unhealthy"
+    assert consumer()["name"] == harness.service and consumer()["state"] == "retrying"
+    assert "connection refused" in consumer()["error"]
+    assert consumer()["dead_lettered"] == 0 and harness.store.get(request_id) is None
+
+    # The database comes back: the same note is applied, once, and health recovers.
+    harness.database_is_down = False
+    assert await until(lambda: harness.store.get(request_id), harness.task) == {"text": "waits for the database"}
+    await until(lambda: harness.health.report()[0], harness.task)
+    assert consumer()["state"] == "running" and consumer()["error"] is None
+    assert consumer()["last_progress_at"] is not None
+    assert set(harness.calls) == {str(note.id)} and len(harness.calls) >= 3
+
+
+async def test_a_consumer_task_that_ends_fails_the_process(harness, tmp_path):
+    stopped = asyncio.Event()
+    harness.health.on_failure = stopped.set  # what `serve` turns into a non-zero exit
+    faults.arm(["consumer-ends"], tmp_path, harness.service)
+    try:
+        await harness.send(harness.flaky, str(uuid.uuid4()), "the last note this consumer takes")
+        await asyncio.wait_for(stopped.wait(), 60)
+    finally:
+        faults.arm([], tmp_path, harness.service)
+    healthy, report = harness.health.report()
+    assert not healthy
+    assert report["failed"].startswith(f"{harness.service} ended: InjectedFault")
+    assert report["consumers"][0]["state"] == "failed"

@@ -1,0 +1,66 @@
+"""A process's background tasks and what /health says of them.
+
+Each consumer reports its liveness and last progress. A task that ends while the process is not
+stopping (whatever the reason) fails the process: it stops and exits non-zero, so `hps up` or
+Kubernetes starts it again, instead of an HTTP server answering 200 over a dead consumer.
+"""
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+
+from shared.consuming import Runner
+from shared.logging import get_logger
+
+log = get_logger("health")
+
+
+class Health:
+    def __init__(self, service: str, stall_after_s: float):
+        self.service, self.stall_after_s = service, stall_after_s
+        self.runners: list[Runner] = []
+        self.tasks: list[asyncio.Task] = []
+        self.stopping = asyncio.Event()
+        self.failed: str | None = None
+        self.on_failure: Callable[[], None] = lambda: None  # what stops the process; set by whoever runs it
+
+    async def start(self, runner: Runner) -> None:
+        """Start a consumer and wait until it has joined its topics; raises why it could not."""
+        self.runners.append(runner)
+        ready = asyncio.Event()
+        task = self.watch(runner.progress.name, runner.run(self.stopping, ready))
+        waiting = asyncio.ensure_future(ready.wait())
+        await asyncio.wait([task, waiting], return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if task.done():
+            task.result()
+
+    def watch(self, name: str, coroutine: Coroutine) -> asyncio.Task:
+        task = asyncio.create_task(coroutine, name=name)
+        task.add_done_callback(self._ended)
+        self.tasks.append(task)
+        return task
+
+    def _ended(self, task: asyncio.Task) -> None:
+        if self.stopping.is_set():
+            return
+        why = "cancelled" if task.cancelled() else repr(task.exception()) if task.exception() else "returned"
+        log.error("task_ended", task=task.get_name(), error=why)
+        self.failed = self.failed or f"{task.get_name()} ended: {why}"
+        self.on_failure()
+
+    async def stop(self) -> None:
+        """Runners finish the fetch in hand and stop; other tasks are cancelled."""
+        self.stopping.set()
+        running = {r.progress.name for r in self.runners}
+        for task in self.tasks:
+            if task.get_name() not in running:
+                task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    def report(self) -> tuple[bool, dict]:
+        now = time.time()
+        healthy = self.failed is None and all(r.progress.healthy(now, self.stall_after_s) for r in self.runners)
+        return healthy, {"status": "ok" if healthy else "unhealthy", "service": self.service,
+                         **({"failed": self.failed} if self.failed else {}),
+                         "consumers": [r.progress.as_json(now, self.stall_after_s) for r in self.runners]}
