@@ -79,13 +79,11 @@ class Runner:
         self.progress = Progress(name, [], group)
         self.log = log.bind(consumer=name)
 
-    async def run(self, stopping: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+    async def run(self, stopping: asyncio.Event) -> None:
         p = self.progress
         await self.consumer.start()
         p.topics = sorted(self.consumer.subscription() or {tp.topic for tp in self.consumer.assignment()})
         p.state = "running"
-        if ready:
-            ready.set()
         try:
             while not stopping.is_set():
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=self.max_records)

@@ -24,16 +24,11 @@ class Health:
         self.failed: str | None = None
         self.on_failure: Callable[[], None] = lambda: None  # what stops the process; set by whoever runs it
 
-    async def start(self, runner: Runner) -> None:
-        """Start a consumer and wait until it has joined its topics; raises why it could not."""
+    def start(self, runner: Runner) -> asyncio.Task:
+        """Start a consumer. The process serves meanwhile, its /health `starting` (503): joining a
+        group after a crash waits out the dead member's session, and the API need not wait too."""
         self.runners.append(runner)
-        ready = asyncio.Event()
-        task = self.watch(runner.progress.name, runner.run(self.stopping, ready))
-        waiting = asyncio.ensure_future(ready.wait())
-        await asyncio.wait([task, waiting], return_when=asyncio.FIRST_COMPLETED)
-        waiting.cancel()
-        if task.done():
-            task.result()
+        return self.watch(runner.progress.name, runner.run(self.stopping))
 
     def watch(self, name: str, coroutine: Coroutine) -> asyncio.Task:
         task = asyncio.create_task(coroutine, name=name)

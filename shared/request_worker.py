@@ -103,9 +103,9 @@ def create_app(service: str, settings: Settings, extra: ExtraHandlers | None = N
                         lifecycle.sla_check_interval(catalogue).total_seconds())
         await worker.producer.start()
         try:
-            await state.health.start(worker.runner())
+            state.health.start(worker.runner())
             state.health.watch("sla-clock", worker.sla_clock())
-            worker.log.info("worker_ready", topic=worker.topic)
+            worker.log.info("worker_started", topic=worker.topic)
             yield
         finally:  # the consumers have stopped by now (shared/api/app.py)
             await worker.producer.stop()

@@ -26,7 +26,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
         store.create(db)
         state.requests = store.Requests(db)
         state.idempotency = IdempotencyKeys(db, store.idempotency_keys)
-        await state.health.start(readmodel.runner(settings.bootstrap, settings.gateway_group, state.codec,
+        state.health.start(readmodel.runner(settings.bootstrap, settings.gateway_group, state.codec,
                                                   state.requests, state.producer))
         async with httpx.AsyncClient(base_url=settings.finance_url, timeout=120) as finance, \
                 httpx.AsyncClient(base_url=settings.ops_url, timeout=httpx.Timeout(120, read=None)) as ops:

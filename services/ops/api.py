@@ -15,6 +15,7 @@ from services.ops.replay import AlreadyReplayed
 from shared import bus
 from shared.api.auth import PrincipalDep, require
 from shared.api.errors import ApiError
+from shared.fields import Code, Line
 
 router = APIRouter()
 TAIL_SPAN = 100
@@ -74,8 +75,8 @@ async def stream(request: Request, who: PrincipalDep) -> StreamingResponse:
 
 
 @router.get("/v1/ops/tail")
-async def tail(request: Request, who: PrincipalDep, tenant: str | None = None, service: str | None = None,
-               type: str | None = None, follow: Annotated[bool, Query()] = True) -> StreamingResponse:
+async def tail(request: Request, who: PrincipalDep, tenant: Code | None = None, service: Code | None = None,
+               type: Line(200) | None = None, follow: Annotated[bool, Query()] = True) -> StreamingResponse:
     """Server-sent events: each event seen, as it is seen, filtered by tenant, service and type."""
     require(who, "ops")
     figures = request.app.state.figures
@@ -115,7 +116,7 @@ async def dead_letters(request: Request, who: PrincipalDep) -> dict:
 
 
 @router.post("/v1/ops/dead-letters/{letter_id}/replay")
-async def replay(letter_id: str, request: Request, who: PrincipalDep) -> dict:
+async def replay(letter_id: Line(40), request: Request, who: PrincipalDep) -> dict:
     """Put a dead letter back on its original topic, once; the replay is kept in the audit trail."""
     require(who, "ops")
     letter = request.app.state.observer.dead_letters.get(letter_id)

@@ -31,7 +31,7 @@ def create_app(settings: Settings) -> FastAPI:
         reader = LagReader(settings.bootstrap)
         await reader.start()
         for runner in state.observer.runners(state.producer):
-            await state.health.start(runner)
+            state.health.start(runner)
         state.health.watch("lag-reader", _read_lag(state, reader))
         try:
             yield

@@ -42,10 +42,10 @@ class Platform:
     names = ("gateway", *SERVICES, "finance.ledger", "ops")
 
     def start(self, name: str) -> None:
-        log = open(self.state_dir / f"{name}.log", "ab")
         env = {**self.env, **({"HPS_METRICS_PORT": str(self.metrics_ports[name])} if name in self.metrics_ports else {})}
-        self.processes[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env,
-                                                stdout=log, stderr=subprocess.STDOUT)
+        with open(self.state_dir / f"{name}.log", "ab") as log:
+            self.processes[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env,
+                                                    stdout=log, stderr=subprocess.STDOUT)
 
     def metrics(self, name: str) -> str:
         """The Prometheus exposition of a process: a worker's own port, else its API's /metrics."""

@@ -86,7 +86,7 @@ async def harness(kafka_bootstrap, tmp_path):
                                                                  Topic(h.events, 1, -1, "retry test")])
     await h.producer.start()
     await h.worker.producer.start()
-    await h.health.start(h.worker.runner())
+    h.health.start(h.worker.runner())
     [h.task] = h.health.tasks
     try:
         yield h

@@ -29,7 +29,7 @@ def create_app(settings: Settings) -> FastAPI:
         await dead_letters.start()
         recharge = RechargeEngine(Ledger(state.db, state.registry), state.codec)
         try:
-            await state.health.start(recharge.runner(settings.bootstrap, dead_letters))
+            state.health.start(recharge.runner(settings.bootstrap, dead_letters))
             yield
         finally:
             await dead_letters.stop()
