@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Every process of the suite, services started as subprocesses included, writes its data here.
 export COVERAGE_FILE := $(CURDIR)/.coverage
 
-.PHONY: run test coverage mutate install kafka-jars test-prerequisites clean
+.PHONY: run test coverage fuzz mutate install kafka-jars test-prerequisites clean
 
 run: install kafka-jars
 	$(BIN)/hps up
@@ -22,6 +22,11 @@ test: install kafka-jars test-prerequisites
 coverage: test
 	$(BIN)/coverage report --sort=cover
 	$(BIN)/coverage html -q -d artifacts/coverage
+
+# The API fuzz test of the suite at length: at least 100,000 generated requests against the gateway,
+# the finance ledger and ops; fails on any 5xx, hang or event published for a refused request.
+fuzz: install kafka-jars test-prerequisites
+	$(BIN)/python -m tests.fuzz.long_run --inputs 100000
 
 # Mutation testing of the pure money modules ([tool.mutmut] in pyproject.toml); docs/testing.md has
 # the score. Its own venv: mutmut needs a newer click than faust-streaming allows.

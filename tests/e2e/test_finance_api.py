@@ -178,3 +178,23 @@ async def test_the_ledger_dead_letters_what_it_cannot_post_and_goes_on(platform,
     draft = await_preview(as_, "2025-05", "hospital", lambda d: charged(d, later.data["charge_id"]))
     amounts = {x["charge_id"]: Decimal(x["amount"]) for g in draft["direct_charges"] for x in g["lines"]}
     assert amounts[first.data["charge_id"]] == Decimal("45.00")
+
+
+def test_a_shared_cost_its_basis_cannot_split_blocks_the_month_end_with_a_409_that_says_why(as_):
+    # Finance records a usage-based cost for a month in which nobody used the service.
+    finance = as_("dev-finance").http
+    period = "2035-08"
+    recorded = finance.post("/v1/finance/shared-costs", json={"service": "procurement", "description": "Portal",
+                                                              "amount": "90.00", "period": period, "basis": "usage"})
+    assert recorded.status_code == 202, recorded.text
+    deadline = time.monotonic() + 30
+    while finance.get(f"/v1/finance/periods/{period}").json()["shared_costs"] != 1:
+        assert time.monotonic() < deadline, "the ledger did not record the cost"
+        time.sleep(0.3)
+    for method, path in (("GET", "preview"), ("GET", "reconciliation"), ("POST", "close")):
+        answer = finance.request(method, f"/v1/finance/periods/{period}/{path}")
+        assert answer.status_code == 409, (path, answer.text)
+        error = answer.json()["error"]
+        assert error["code"] == "cannot_apportion" and recorded.json()["cost_id"] in error["message"]
+        assert "no tenant used the service in 2035-08" in error["message"]
+    assert finance.get(f"/v1/finance/periods/{period}").json()["status"] == "open"

@@ -1,8 +1,21 @@
+import json
+import os
+from pathlib import Path
+
 import pytest
 
 from tests.fuzz.harness import Prober, fresh_database, running_apis
 
 PROBER = pytest.StashKey[Prober]()
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items):
+    """It drives the running platform as a caller does: an e2e test by level, so `-m unit` or
+    `-m integration` leave it out."""
+    for item in items:
+        if HERE in Path(item.path).parents:
+            item.add_marker("e2e")
 
 
 @pytest.fixture(scope="package")
@@ -20,6 +33,9 @@ def prober(fuzz_platform, kafka_bootstrap, request):
     request.config.stash[PROBER] = found
     yield found
     found.close()
+    # The long run (tests/fuzz/long_run.py) adds up its rounds from here.
+    if report := os.environ.get("HPS_FUZZ_REPORT"):
+        Path(report).write_text(json.dumps(found.as_json()))
 
 
 def pytest_terminal_summary(terminalreporter, config):

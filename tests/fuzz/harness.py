@@ -6,7 +6,7 @@ import time
 import uuid
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import requests
@@ -26,6 +26,7 @@ TOKENS = {
     "dev-ops": "ops",
     "not-a-token": "unknown token",
 }
+UNKNOWN_TOKEN = "not-a-token"
 # The tenant whose Idempotency-Keys a token shares (keys are per tenant at the gateway).
 TENANT = {"dev-council": "council", "dev-council-budget": "council"}
 # The APIs only: with no workers running, an event on a topic was put there by an API call.
@@ -33,6 +34,8 @@ APIS = ("gateway", "finance.ledger", "ops")
 REQUEST_TIMEOUT_S = 10
 # An answer slower than this, with one call at a time, is a hang rather than load.
 MAX_RESPONSE_S = 5
+# A case the HTTP client refuses to send (a header value it rejects): no input to the API.
+NOT_SENDABLE = "not sendable"
 
 
 @contextmanager
@@ -113,16 +116,21 @@ class Prober:
     """Calls generated cases one at a time and keeps what each check found."""
 
     base_url: str
-    bootstrap: str | None = None  # None: skip the event check (calls may then run concurrently)
+    bootstrap: str | None = None  # None: no event check
     session: requests.Session = field(default_factory=requests.Session)
     statuses: Counter = field(default_factory=Counter)
     failures: dict = field(default_factory=dict)
-    cases: int = 0
+    published: int = 0  # events from accepted calls: proof that the event count sees publishing
 
     def __post_init__(self):
         self.events = EventCount(self.bootstrap) if self.bootstrap else None
         self.models = _idempotent_bodies()
         self.accepted = {}  # (tenant, method, path, Idempotency-Key) -> the body first accepted with it
+
+    @property
+    def cases(self) -> int:
+        """Requests sent (answered or not)."""
+        return sum(n for s, n in self.statuses.items() if s != NOT_SENDABLE)
 
     def close(self) -> None:
         self.session.close()
@@ -138,7 +146,6 @@ class Prober:
         method, path = case.method.upper(), case.operation.path
         before = self.events.total() if self.events else 0
         started = time.monotonic()
-        self.cases += 1
         try:
             response = case.call(base_url=self.base_url, session=self.session, headers=headers,
                                  timeout=REQUEST_TIMEOUT_S)
@@ -146,9 +153,12 @@ class Prober:
             self.statuses["timeout"] += 1
             self._fail("hang", method, path, None, f"no answer in {REQUEST_TIMEOUT_S} s", token, case)
             return
-        except requests.RequestException as exc:
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             self.statuses["no answer"] += 1
             self._fail("no answer", method, path, None, f"{exc.__class__.__name__}: {exc}", token, case)
+            return
+        except requests.RequestException:
+            self.statuses[NOT_SENDABLE] += 1
             return
         elapsed = time.monotonic() - started
         status = response.status_code
@@ -158,11 +168,12 @@ class Prober:
             self._fail("server error", method, path, status, sample, token)
         if elapsed > MAX_RESPONSE_S:
             self._fail("hang", method, path, status, f"answered after {elapsed:.1f} s; {sample}", token)
-        if self.events and not 200 <= status < 300:
-            published = self.events.total() - before
-            if published:
-                self._fail("published on refusal", method, path, status,
-                           f"answered {status} but published {published} event(s); {sample}", token)
+        published = self.events.total() - before if self.events else 0
+        if 200 <= status < 300:
+            self.published += published
+        elif published:
+            self._fail("published on refusal", method, path, status,
+                       f"answered {status} but published {published} event(s); {sample}", token)
         if 200 <= status < 300 and key is not None and (method, path) in self.models:
             self._check_idempotency(method, path, status, key.strip(), response, token)
 
@@ -173,7 +184,7 @@ class Prober:
         seen = self.accepted.setdefault((TENANT.get(token), method, path, key), body)
         if seen != body:
             self._fail("idempotency", method, path, status,
-                       f"Idempotency-Key {key!r} reused with a different body was accepted; {_describe(response)}",
+                       f"Idempotency-Key {_short(repr(key), 40)} reused with a different body was accepted; {_describe(response)}",
                        token)
 
     def _fail(self, check: str, method: str, path: str, status, sample: str, token: str, case=None) -> None:
@@ -186,15 +197,28 @@ class Prober:
             self.failures[label] = Failure(check, method, path, status, f"as {token}: {sample}")
 
     def summary(self) -> str:
-        statuses = ", ".join(f"{s}: {n}" for s, n in sorted(self.statuses.items(), key=lambda i: str(i[0])))
-        failed = sum(f.count for f in self.failures.values())
-        return f"fuzz: {self.cases} cases run, {failed} failed ({len(self.failures)} distinct); statuses {{{statuses}}}"
+        return summary("fuzz", self.cases, self.statuses, self.failures.values())
 
     def report(self) -> str:
-        lines = [self.summary()]
-        for f in sorted(self.failures.values(), key=lambda f: (f.path, f.method, f.check, str(f.status))):
-            lines.append(f"  {f.check}: {f.method} {f.path} -> {f.status} (x{f.count})\n      e.g. {f.sample}")
-        return "\n".join(lines)
+        return report(self.summary(), self.failures.values())
+
+    def as_json(self) -> dict:
+        return {"cases": self.cases, "statuses": {str(s): n for s, n in self.statuses.items()},
+                "failures": [asdict(f) for f in self.failures.values()]}
+
+
+def summary(what: str, cases: int, statuses: Counter, failures) -> str:
+    failures = list(failures)
+    by_status = ", ".join(f"{s}: {n}" for s, n in sorted(statuses.items(), key=lambda i: str(i[0])))
+    return (f"{what}: {cases} cases run, {sum(f.count for f in failures)} failed ({len(failures)} distinct); "
+            f"statuses {{{by_status}}}")
+
+
+def report(heading: str, failures) -> str:
+    lines = [heading]
+    for f in sorted(failures, key=lambda f: (f.path, f.method, f.check, str(f.status))):
+        lines.append(f"  {f.check}: {f.method} {f.path} -> {f.status} (x{f.count})\n      e.g. {f.sample}")
+    return "\n".join(lines)
 
 
 def _normalised(model, raw: bytes | str | None):

@@ -1,6 +1,7 @@
 """The finance API: shared costs, corrections, previews, period close, statements, reconciliation."""
 
 import json
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID, uuid4, uuid5
@@ -111,19 +112,30 @@ async def period_status(period: Period, request: Request, who: PrincipalDep) -> 
             "shared_costs": costs[0], "shared_costs_total": str(costs[1])}
 
 
+@contextmanager
+def _month_end():
+    """What stops a month end is the period's state, not the caller's input: a 409 that says why."""
+    try:
+        yield
+    except PeriodClosed as exc:
+        raise ApiError(409, "period_closed", str(exc)) from None
+    except Unpostable as exc:  # a shared cost its basis cannot split (a usage basis nobody used)
+        raise ApiError(409, "cannot_apportion", f"{exc}; the period cannot be drafted, reconciled or closed "
+                                                "until this cost is corrected") from None
+
+
 @router.get("/periods/{period}/preview")
 async def preview(period: Period, request: Request, who: PrincipalDep, tenant: Code | None = None) -> list[dict]:
     """Draft statements as they would be issued now."""
-    return request.app.state.month_end.preview(period, _scope_tenant(who, tenant))
+    with _month_end():
+        return request.app.state.month_end.preview(period, _scope_tenant(who, tenant))
 
 
 @router.post("/periods/{period}/close")
 async def close(period: Period, request: Request, who: PrincipalDep) -> dict:
     require(who, "finance")
-    try:
+    with _month_end():
         issued = request.app.state.month_end.close(period, who.name)
-    except PeriodClosed as exc:
-        raise ApiError(409, "period_closed", str(exc)) from None
     return {"period": period, "statements": [_summary(s) for s in issued]}
 
 
@@ -168,7 +180,8 @@ async def statement(number: Line(100), request: Request, who: PrincipalDep,
 @router.get("/periods/{period}/reconciliation")
 async def reconciliation(period: Period, request: Request, who: PrincipalDep) -> dict:
     require(who, "finance", "ops")
-    rows = request.app.state.month_end.reconcile(period)
+    with _month_end():
+        rows = request.app.state.month_end.reconcile(period)
     return {"period": period, "balanced": all(r.difference == 0 for r in rows),
             "services": [{"service": r.service, **{name: str(getattr(r, name).quantize(PENNY)) for name in
                           ("direct_charges", "shared_costs", "recorded", "recharged", "difference")}} for r in rows]}
