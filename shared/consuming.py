@@ -95,7 +95,9 @@ class Runner:
                     for part in ([messages] if self.batch else [[m] for m in messages]):
                         await self._guarded(part)
                 if self.commit:
-                    await self._commit()
+                    # Refused (the group rebalanced under a slow handler), it ends the task: the process
+                    # restarts and the messages come again, to handlers that apply them once.
+                    await self.consumer.commit()
                 p.busy_since, p.last_progress_at = None, time.time()
                 faults.reach("consumer-ends")
             p.state = "stopped"
@@ -123,11 +125,14 @@ class Runner:
                 for message in messages:  # which one? each on its own, in order
                     await self._guarded([message])
                 return
-        if self.progress.state == "retrying":
-            self.progress.state, self.progress.error = "running", None
+        self._recovered()
         self.progress.handled += len(messages)
         for message, exc in refused:
             await self._refuse(message, exc)
+
+    def _recovered(self) -> None:
+        if self.progress.state == "retrying":
+            self.progress.state, self.progress.error = "running", None
 
     def _retrying(self, exc: BaseException, delay: float) -> None:
         self.progress.state, self.progress.error = "retrying", repr(exc)[:500]
@@ -150,14 +155,9 @@ class Runner:
                 if self.dead_letters:  # None: a dead letter that cannot be read is logged; sending it back would loop
                     await bus.send_dead_letter(self.dead_letters, reason, message.topic, message.partition,
                                                message.offset, message.key, message.value, message.headers)
+                self._recovered()
                 return
             except TRANSIENT as exc:
                 self._retrying(exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(BACKOFF_MAX_S, delay * 2)
-
-    async def _commit(self) -> None:
-        try:
-            await self.consumer.commit()
-        except bus.BrokerError as exc:  # a rebalance took the partitions: their new owner redelivers
-            self.log.warning("commit_failed", error=repr(exc))

@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy.exc import OperationalError
 
 from shared import bus, faults, metrics
+from shared.consuming import Runner
 from shared.contracts import EVENT_TYPES, Data, EventType
 from shared.db import engine
 from shared.events import Event, EventCodec
@@ -23,7 +24,7 @@ from shared.request_worker import Worker
 from shared.state_store import StateStore
 from shared.tenants import Registry
 from shared.topics import DEAD_LETTERS, Topic, events_topic, requests_topic
-from tests.e2e.kafka_reading import read_until
+from tests.e2e.kafka_reading import read_all, read_until
 
 
 class Note(Data):
@@ -236,3 +237,81 @@ async def test_a_consumer_task_that_ends_fails_the_process(harness, tmp_path):
     assert not healthy
     assert report["failed"].startswith(f"{harness.service} ended: InjectedFault")
     assert report["consumers"][0]["state"] == "failed"
+
+
+@pytest.fixture
+async def bare_topic(kafka_bootstrap):
+    """A one-partition topic of this test's own, three messages on it: a, poison, b."""
+    name = f"runner-{uuid.uuid4().hex[:8]}"
+    await asyncio.to_thread(bus.ensure_topics, kafka_bootstrap, [Topic(name, 1, -1, "runner test")])
+    producer = bus.producer(kafka_bootstrap)
+    await producer.start()
+    try:
+        for value in (b"a", b"poison", b"b"):
+            await producer.send_and_wait(name, value, key=b"k")
+        yield name, producer
+    finally:
+        await producer.stop()
+
+
+async def run_until(health: Health, condition: Callable[[], object], timeout_s: float = 60):
+    [task] = health.tasks
+    try:
+        return await until(condition, task, timeout_s)
+    finally:
+        await asyncio.wait_for(health.stop(), 30)
+
+
+async def test_a_batch_that_raises_is_handled_one_message_at_a_time_and_only_the_bad_one_refused(
+        kafka_bootstrap, bare_topic):
+    topic, producer = bare_topic
+    handled = []
+
+    async def handle(messages):  # the ledger's way: the whole fetch at once, all or nothing
+        if any(m.value == b"poison" for m in messages):
+            raise ValueError("cannot post poison")
+        handled.extend(m.value for m in messages)
+
+    group = f"{topic}-group"
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka_bootstrap, group_id=group, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    runner = Runner("batch", consumer, handle, group=group, dead_letters=producer, batch=True)
+    health = Health("runner-test", stall_after_s=60)
+    health.start(runner)
+    await run_until(health, lambda: runner.progress.handled == 3)
+    assert handled == [b"a", b"b"] and runner.progress.dead_lettered == 1
+
+    def ours(messages):
+        return [dict(m.headers) for m in messages if ("hps_dlq_topic", topic.encode()) in m.headers]
+
+    [letter] = ours(await read_until(kafka_bootstrap, DEAD_LETTERS, ours))
+    assert (letter["hps_dlq_reason"], letter["hps_dlq_offset"]) == (b"cannot post poison", b"1")
+
+
+async def test_a_consumer_keeping_its_own_positions_records_each_refusal_through_a_transient_fault(
+        kafka_bootstrap, bare_topic):
+    topic, _ = bare_topic
+    passed, attempts = [], []
+    transient_before = errors("transient")
+
+    async def handle(messages):
+        raise ValueError("unreadable")
+
+    def skip(message):  # as the read model records a refused event among its positions
+        attempts.append(message.offset)
+        if len(attempts) == 1:
+            raise OperationalError("UPDATE positions", {}, ConnectionResetError("connection reset"))
+        passed.append(message.offset)
+
+    # No group and no dead letters: as the reader of the dead-letter topic itself, which must not loop.
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=None, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    consumer.assign([TopicPartition(topic, 0)])
+    runner = Runner("own-positions", consumer, handle, group=None, dead_letters=None, skip=skip)
+    health = Health("runner-test", stall_after_s=60)
+    health.start(runner)
+    await run_until(health, lambda: passed == [0, 1, 2])
+    assert attempts == [0, 0, 1, 2] and errors("transient") == transient_before + 1
+    assert runner.progress.dead_lettered == 3 and runner.progress.error is None  # recovered from the fault
+    letters = await read_all(kafka_bootstrap, DEAD_LETTERS)
+    assert not [m for m in letters if ("hps_dlq_topic", topic.encode()) in m.headers]
