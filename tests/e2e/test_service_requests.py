@@ -240,3 +240,22 @@ def test_a_gateway_with_a_new_database_rebuilds_its_view_from_the_events(platfor
         assert seen["requested"]["quantity"] == 2
     finally:
         second.stop_all()
+
+
+async def test_a_transition_the_worker_refuses_shows_on_the_request_as_its_last_refusal(platform, as_):
+    # The council's request is submitted; a command to complete it straight away reaches the IT
+    # worker by another road than the gateway (which would have refused it itself).
+    council = as_("dev-council")
+    request_id = council.submit("it", "account-setup", quantity=1).json()["request_id"]
+    council.await_status(request_id, "submitted")
+    complete = codec.build("uk.hps.it.request.transition-requested", "/hps/gateway", "council",
+                           {"request_id": request_id, "action": "complete", "actor": "IT service desk",
+                            "actor_role": "staff", "delivered": {"quantity": 1}}, subject=request_id)
+    key, value, headers = codec.encode(complete, request_id)
+    await platform.produce("it.requests", value, key, headers)
+    await await_group_past(platform.bootstrap, "hps-it", "it.requests")
+    await await_group_past(platform.bootstrap, "hps-gateway-readmodel", "it.events")
+
+    view = council.get(request_id).json()
+    assert view["status"] == "submitted" and view["version"] == 1
+    assert view["last_refusal"] == "cannot complete a request that is submitted; allowed: accept, reject"
