@@ -74,6 +74,14 @@ def test_finance_corrects_a_charge_with_a_reversal_and_a_new_entry(as_):
     draft = await_preview(as_, period, "council", lambda d: d["prior_period_adjustments"])
     assert_corrected(draft, charge_id, "850.00", "800.00")
 
+    # A second correction of the same charge is refused at once, naming the charge to correct instead.
+    again = as_("dev-finance").http.post("/v1/finance/corrections", json={
+        "charge_id": charge_id, "amount": "750.00", "reason": "A further discount"})
+    assert again.status_code == 409, again.text
+    assert again.json()["error"]["code"] == "already_corrected"
+    assert again.json()["error"]["corrected_by"] == response.json()["charge_id"]
+    assert_corrected(await_preview(as_, period, "council", lambda d: True), charge_id, "850.00", "800.00")
+
 
 def test_only_finance_corrects_and_only_a_charge_that_exists(as_):
     body = {"charge_id": str(uuid.uuid4()), "amount": "1.00", "reason": "no such charge"}

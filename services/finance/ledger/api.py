@@ -76,8 +76,14 @@ async def correct(body: Correction, request: Request, who: PrincipalDep) -> dict
     require(who, "finance")
     with request.app.state.db.connect() as c:
         original = c.execute(select(t.charges).where(t.charges.c.charge_id == str(body.charge_id))).mappings().first()
+        # The charge that replaced it, if it was corrected already: the ledger would refuse a second.
+        replacement = c.execute(select(t.charges.c.charge_id).where(t.charges.c.corrects == str(body.charge_id))
+                                .limit(1)).scalar()
     if original is None:
         raise ApiError(404, "not_found", f"no charge {body.charge_id}")
+    if replacement:
+        raise ApiError(409, "already_corrected", f"charge {body.charge_id} was corrected already by charge "
+                                                 f"{replacement}; correct that one instead", corrected_by=replacement)
     quantity = body.quantity or Decimal(original["quantity"])
     correction = ChargeRecorded(
         charge_id=uuid4(), service=original["service"], request_type=original["request_type"], kind="correction",
