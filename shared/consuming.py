@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from sqlalchemy import exc as sql
@@ -30,6 +31,7 @@ Refusals = list[tuple[ConsumerRecord, Exception]]
 Handle = Callable[[list[ConsumerRecord]], Awaitable[Refusals | None]]
 
 log = get_logger("consumer")
+T = TypeVar("T")
 
 
 @dataclass
@@ -108,36 +110,35 @@ class Runner:
             await self.consumer.stop()
 
     async def _guarded(self, messages: list[ConsumerRecord]) -> None:
-        """Handle `messages` until it succeeds; a message's own fault becomes its dead letter."""
-        delay = BACKOFF_FIRST_S
-        while True:
-            try:
-                refused = await self.handle(messages) or []
-                break
-            except TRANSIENT as exc:
-                self._retrying(exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(BACKOFF_MAX_S, delay * 2)
-            except Exception as exc:
-                if len(messages) == 1:
-                    refused = [(messages[0], exc)]
-                    break
-                for message in messages:  # which one? each on its own, in order
+        """Handle `messages`; a message's own fault becomes its dead letter."""
+        try:
+            refused = await self._until_done(lambda: self.handle(messages)) or []
+        except Exception as exc:
+            if len(messages) > 1:  # which one? each on its own, in order
+                for message in messages:
                     await self._guarded([message])
                 return
-        self._recovered()
+            refused = [(messages[0], exc)]
         self.progress.handled += len(messages)
         for message, exc in refused:
             await self._refuse(message, exc)
 
-    def _recovered(self) -> None:
-        if self.progress.state == "retrying":
-            self.progress.state, self.progress.error = "running", None
-
-    def _retrying(self, exc: BaseException, delay: float) -> None:
-        self.progress.state, self.progress.error = "retrying", repr(exc)[:500]
-        metrics.error("transient")
-        self.log.warning("transient_fault_retrying", error=repr(exc)[:500], retry_in_s=delay)
+    async def _until_done(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """`attempt` again, with back-off, for as long as the infrastructure fails it."""
+        delay = BACKOFF_FIRST_S
+        while True:
+            try:
+                result = await attempt()
+            except TRANSIENT as exc:
+                self.progress.state, self.progress.error = "retrying", repr(exc)[:500]
+                metrics.error("transient")
+                self.log.warning("transient_fault_retrying", error=self.progress.error, retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(BACKOFF_MAX_S, delay * 2)
+                continue
+            if self.progress.state == "retrying":
+                self.progress.state, self.progress.error = "running", None
+            return result
 
     async def _refuse(self, message: ConsumerRecord, exc: Exception) -> None:
         reason = str(exc) or type(exc).__name__
@@ -147,17 +148,12 @@ class Runner:
         self.progress.dead_lettered += 1
         self.log.warning("dead_letter", reason=reason[:500], topic=message.topic, partition=message.partition,
                          offset=message.offset)
-        delay = BACKOFF_FIRST_S
-        while True:
-            try:
-                if self.skip:
-                    self.skip(message)
-                if self.dead_letters:  # None: a dead letter that cannot be read is logged; sending it back would loop
-                    await bus.send_dead_letter(self.dead_letters, reason, message.topic, message.partition,
-                                               message.offset, message.key, message.value, message.headers)
-                self._recovered()
-                return
-            except TRANSIENT as exc:
-                self._retrying(exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(BACKOFF_MAX_S, delay * 2)
+
+        async def record() -> None:
+            if self.skip:
+                self.skip(message)
+            if self.dead_letters:  # None: a dead letter that cannot be read is logged; sending it back would loop
+                await bus.send_dead_letter(self.dead_letters, reason, message.topic, message.partition,
+                                           message.offset, message.key, message.value, message.headers)
+
+        await self._until_done(record)

@@ -20,6 +20,7 @@ class Health:
         self.service, self.stall_after_s = service, stall_after_s
         self.runners: list[Runner] = []
         self.tasks: list[asyncio.Task] = []
+        self.consuming: set[asyncio.Task] = set()  # the runners' tasks, which stop by themselves
         self.stopping = asyncio.Event()
         self.failed: str | None = None
         self.on_failure: Callable[[], None] = lambda: None  # what stops the process; set by whoever runs it
@@ -28,7 +29,9 @@ class Health:
         """Start a consumer. The process serves meanwhile, its /health `starting` (503): joining a
         group after a crash waits out the dead member's session, and the API need not wait too."""
         self.runners.append(runner)
-        return self.watch(runner.progress.name, runner.run(self.stopping))
+        task = self.watch(runner.progress.name, runner.run(self.stopping))
+        self.consuming.add(task)
+        return task
 
     def watch(self, name: str, coroutine: Coroutine) -> asyncio.Task:
         task = asyncio.create_task(coroutine, name=name)
@@ -47,9 +50,8 @@ class Health:
     async def stop(self) -> None:
         """Runners finish the fetch in hand and stop; other tasks are cancelled."""
         self.stopping.set()
-        running = {r.progress.name for r in self.runners}
         for task in self.tasks:
-            if task.get_name() not in running:
+            if task not in self.consuming:
                 task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
 

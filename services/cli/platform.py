@@ -76,7 +76,7 @@ def await_healthy(settings: Settings, supervisor: Supervisor, timeout_s: float) 
             child = children[name]
             if child.process.poll() is not None:
                 return (f"{name} exited with {child.process.returncode} while starting; its log, "
-                        f"{supervisor.log_dir / (name + '.log')}, ends:\n{child.log_tail()}")
+                        f"{child.log_path}, ends:\n{child.log_tail()}")
             try:
                 answer = httpx.get(url, timeout=2)
                 if answer.status_code == 200:
@@ -139,10 +139,8 @@ def up() -> None:
         created = bus.ensure_topics(settings.bootstrap)
     except (KafkaLaunchError, OSError) as exc:
         raise typer.Exit(_fail(str(exc)))
-    children = [Child(s.name, python_module(s.module)) for s in services(settings)]
-    for child, service in zip(children, services(settings)):
-        if child.name in SERVICES:
-            child.env = {"HPS_METRICS_PORT": str(service.port)}
+    children = [Child(s.name, python_module(s.module),
+                      env={"HPS_METRICS_PORT": str(s.port)} if s.name in SERVICES else {}) for s in services(settings)]
     supervisor = Supervisor(children, Path(settings.state_dir) / "logs")
     try:
         supervisor.start_all()

@@ -62,11 +62,8 @@ async def submit(body: NewRequest, request: Request, who: PrincipalDep,
     event = state.codec.build(type_name(body.service, "request.submitted"), "/hps/gateway", who.tenant,
                               submitted, subject=str(request_id), id=uuid5(lifecycle.NAMESPACE, f"submit/{request_id}"))
     command = Command(requests_topic(body.service), str(request_id), event)
-    if idempotency_key:
-        await publish_once(request, state.idempotency, who.tenant, idempotency_key,
-                           body.model_dump_json(exclude_none=True), command, request_id=str(request_id))
-    else:
-        await publish(request, command.topic, command.event, command.message_key)
+    await publish_once(request, state.idempotency, who.tenant, idempotency_key, body.model_dump_json(exclude_none=True),
+                       command, request_id=str(request_id))
     return Accepted(request_id=str(request_id), status="accepted")
 
 

@@ -81,16 +81,18 @@ async def publish(request: Request, topic: str, event, key: str) -> None:
                                                   "nothing was recorded, try again") from None
 
 
-async def publish_once(request: Request, keys: idempotency.IdempotencyKeys, scope: str, key: str, body: str,
+async def publish_once(request: Request, keys: idempotency.IdempotencyKeys, scope: str, key: str | None, body: str,
                        command: idempotency.Command, **conflict) -> None:
-    """Publish `command` under an Idempotency-Key: once, whatever the retries and crashes in between.
-    `conflict` goes into the 409 answer when the key was used for another body."""
+    """Publish `command`, under an Idempotency-Key if the caller gave one: then once, whatever the
+    retries and crashes in between. `conflict` goes into the 409 when the key was used for another body."""
+    if not key:
+        return await publish(request, command.topic, command.event, command.message_key)
     body_sha256 = idempotency.digest(body)
     taken = keys.claim(scope, key, body_sha256, command)
     if taken:
         if taken.body_sha256 != body_sha256:
             raise errors.ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with a different body",
-                           **conflict)
+                                  **conflict)
         if taken.state == idempotency.PUBLISHED:
             return
         command = taken.command  # the very event the first call claimed the key for

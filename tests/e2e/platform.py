@@ -125,3 +125,15 @@ class Client:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{request_id} not {status} after {timeout_s}s: {response.text}")
             time.sleep(0.1)
+
+
+def requests_for_the_tail(as_, label: str) -> dict[str, str]:
+    """The CCG asks Finance and IT for something, the hospital asks Finance: request ids by who asked what."""
+    ids = {}
+    for name, token, service, request_type in (("ccg finance", "dev-ccg", "finance", "new-supplier"),
+                                               ("ccg it", "dev-ccg", "it", "account-setup"),
+                                               ("hospital finance", "dev-hospital", "finance", "new-supplier")):
+        response = as_(token).submit(service, request_type, quantity=1, description=f"{label}: {name}")
+        assert response.status_code == 202, response.text
+        ids[name] = response.json()["request_id"]
+    return ids

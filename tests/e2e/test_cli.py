@@ -7,7 +7,7 @@ import time
 
 from shared.topics import SERVICES
 from tests.e2e.kafka_reading import read_all
-from tests.e2e.platform import ROOT
+from tests.e2e.platform import ROOT, requests_for_the_tail
 
 
 def hps(platform, *args, token: str) -> subprocess.CompletedProcess:
@@ -65,14 +65,7 @@ def await_in_tail(platform, wanted: set, timeout_s: float = 30) -> None:
 
 
 def test_ops_reads_the_tail_and_the_lag_from_the_shell(platform, as_):
-    # The CCG asks Finance and IT for something, the hospital asks Finance.
-    ids = {}
-    for name, token, service, request_type in (("ccg finance", "dev-ccg", "finance", "new-supplier"),
-                                               ("ccg it", "dev-ccg", "it", "account-setup"),
-                                               ("hospital finance", "dev-hospital", "finance", "new-supplier")):
-        response = as_(token).submit(service, request_type, quantity=1, description=f"Tail check: {name}")
-        assert response.status_code == 202, response.text
-        ids[name] = response.json()["request_id"]
+    ids = requests_for_the_tail(as_, "Tail check")
     # The observer follows the topics on its own: wait until it has seen all three.
     await_in_tail(platform, set(ids.values()))
 

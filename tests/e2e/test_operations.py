@@ -1,5 +1,6 @@
 """Operations staff watch the streams: the dashboard in a real browser, the tail, lag, dead-letter replay."""
 
+import asyncio
 import json
 import shutil
 import subprocess
@@ -16,7 +17,7 @@ from shared.events import EventCodec
 from shared.tenants import Registry
 from shared.topics import SERVICES
 from tests.e2e.kafka_reading import await_group_past
-from tests.e2e.platform import ROOT
+from tests.e2e.platform import ROOT, requests_for_the_tail
 
 codec = EventCodec(Registry.load())
 ARTIFACTS = ROOT / "artifacts"
@@ -82,6 +83,9 @@ async def test_the_dashboard_shows_every_tenant_lag_and_an_injected_dead_letter(
 
 def test_lag_rises_while_a_worker_is_stopped_and_falls_after_its_restart(platform, as_):
     council = as_("dev-council")
+    # The HR worker has taken a request, so its group has a committed position to lag behind.
+    council.await_status(council.submit("hr", "dbs-check", quantity=1).json()["request_id"], "submitted")
+    asyncio.run(await_group_past(platform.bootstrap, "hps-hr", "hr.requests"))
     platform.stop("hr")
     for _ in range(5):
         assert council.submit("hr", "dbs-check", quantity=1).status_code == 202
@@ -151,14 +155,7 @@ def tail(platform, **filters) -> list[dict]:
 
 
 def test_the_tail_narrows_to_the_tenant_service_and_type_asked_for(platform, as_):
-    # The CCG asks Finance and IT for something, the hospital asks Finance.
-    ids = {}
-    for name, token, service, request_type in (("ccg finance", "dev-ccg", "finance", "new-supplier"),
-                                               ("ccg it", "dev-ccg", "it", "account-setup"),
-                                               ("hospital finance", "dev-hospital", "finance", "new-supplier")):
-        response = as_(token).submit(service, request_type, quantity=1, description=f"Tail filters: {name}")
-        assert response.status_code == 202, response.text
-        ids[name] = response.json()["request_id"]
+    ids = requests_for_the_tail(as_, "Tail filters")
 
     def ours(lines) -> set[tuple[str, str]]:
         """(request, last word of the event type) for the lines about our own requests."""

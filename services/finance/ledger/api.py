@@ -62,11 +62,8 @@ async def record_shared_cost(body: NewSharedCost, request: Request, who: Princip
                                           request.app.state.registry.unit.code, cost, subject=str(cost_id),
                                           id=uuid5(lifecycle.NAMESPACE, f"event/{cost_id}"))
     command = Command(SHARED_COSTS, body.service, event)
-    if idempotency_key:
-        await publish_once(request, request.app.state.idempotency, "finance", idempotency_key, body.model_dump_json(),
-                           command, cost_id=str(cost_id))
-    else:
-        await publish(request, command.topic, command.event, command.message_key)
+    await publish_once(request, request.app.state.idempotency, "finance", idempotency_key, body.model_dump_json(),
+                       command, cost_id=str(cost_id))
     return {"cost_id": str(cost_id), "status": "accepted"}
 
 
