@@ -26,11 +26,11 @@ from services.finance.ledger import tables as t
 from services.finance.ledger.book import Ledger
 from services.finance.ledger.closing import MonthEnd
 from services.finance.ledger.engine import RechargeEngine
-from services.finance.ledger.entries import CHARGE
 from services.finance.ledger.schema import upgrade
-from shared import bus
+from shared.contracts.names import CHARGE_RECORDED as CHARGE
 from shared.db import engine as make_engine
 from shared.events import EventCodec
+from shared.kafka import bus
 from shared.logging import configure
 from shared.tenants import Registry
 from shared.topics import Topic

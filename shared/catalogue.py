@@ -88,14 +88,14 @@ class RequestType(_Strict):
     approval_above: Decimal | None = Field(default=None, gt=0)
     recurring: bool = False
 
-    def check(self, m: Measures, field_prefix: str = "") -> None:
+    def check(self, m: Measures) -> None:
         """The measure the price model needs, and no other; raises CatalogueError naming the field."""
         needed = self.price.measure
         if getattr(m, needed) is None:
-            raise CatalogueError(f"{field_prefix}{needed}: required by the {self.price.model} price of this type")
+            raise CatalogueError(f"{needed}: required by the {self.price.model} price of this type")
         for other in ("quantity", "hours", "value"):
             if other != needed and getattr(m, other) is not None:
-                raise CatalogueError(f"{field_prefix}{other}: not used by the {self.price.model} price of this type")
+                raise CatalogueError(f"{other}: not used by the {self.price.model} price of this type")
 
     def needs_approval(self, m: Measures) -> bool:
         return self.approval_above is not None and m.value is not None and m.value > self.approval_above

@@ -9,7 +9,7 @@ import asyncio
 import time
 from collections.abc import Callable, Coroutine
 
-from shared.consuming import Runner
+from shared.kafka.consuming import Runner
 from shared.logging import get_logger
 
 log = get_logger("health")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from deploy.kafka_local import LocalKafka
-from shared import bus
+from shared.kafka import bus
 
 # testcontainers' KafkaContainer drives the Confluent image; 8.1 carries Apache Kafka 4.1, as we pin.
 KAFKA_IMAGE = "confluentinc/cp-kafka:8.1.0"

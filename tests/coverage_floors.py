@@ -17,7 +17,7 @@ FLOORED = {
     "money": ["shared/money.py"],
     "apportionment": ["services/finance/ledger/apportionment.py"],
     "idempotency": ["shared/idempotency.py", "services/gateway/store.py", "services/gateway/routes.py"],
-    "consumer loop": ["shared/consuming.py", "shared/health.py", "shared/request_worker.py",
+    "consumer loop": ["shared/kafka/consuming.py", "shared/health.py", "shared/request_engine/worker.py",
                       "services/finance/ledger/engine.py", "services/gateway/readmodel.py"],
     "input types": ["shared/fields.py"],
 }

@@ -10,7 +10,7 @@ import typer
 
 from deploy.kafka_local import KafkaLaunchError, LocalKafka
 from services.cli.supervisor import Child, Supervisor, python_module
-from shared import bus
+from shared.kafka import bus
 from shared.logging import configure
 from shared.settings import Settings, get_settings
 from shared.topics import SERVICES

@@ -1,7 +1,9 @@
-"""`hps submit`, `hps requests list|show|transition`, `hps payroll run`: the partner API from a shell."""
+"""`hps submit`, `hps requests list|show|history|transition`, `hps payroll run`: the partner API from a shell.
+
+Commands wait for their outcome by default: the request once its service has applied the
+command, or the refusal (exit 1); still undecided after the wait, exit 3 naming where to look."""
 
 import json
-import time
 from decimal import Decimal
 
 import httpx
@@ -22,6 +24,30 @@ def _show(body) -> None:
     typer.echo(json.dumps(body, indent=2))
 
 
+WaitOption = typer.Option(10.0, "--wait", min=0, max=30,
+                          help="seconds to wait for the service's decision (0: print the 202 and return)")
+
+
+def _decided(outcome: dict, wait_s: float) -> dict:
+    """The request a command led to; exits 3 if it is still pending after the wait."""
+    if outcome["state"] == "pending" and wait_s > 0:
+        typer.echo(f"still pending after {wait_s:g}s; read the outcome at {outcome['location']}", err=True)
+        raise typer.Exit(3)
+    return outcome["result"] if outcome["state"] == "applied" else outcome
+
+
+def _command(path: str, body: dict, wait_s: float, token: str | None, headers: dict | None = None) -> None:
+    params = {"wait": f"{wait_s:g}s"} if wait_s > 0 else None
+    try:
+        _show(_decided(api(token).call("POST", path, json=body, params=params, headers=headers), wait_s))
+    except ApiFailure as exc:
+        if exc.error.get("allowed") is not None:
+            typer.echo(f"allowed now: {', '.join(exc.error['allowed']) or 'nothing'}", err=True)
+        raise fail(exc)
+    except httpx.HTTPError as exc:
+        raise fail(exc)
+
+
 def submit(
     service: str = typer.Option(..., help="hr, it, procurement or finance"),
     type: str = typer.Option(..., "--type", help="a request type of the service's catalogue"),
@@ -30,30 +56,13 @@ def submit(
     priority: str = typer.Option("P3", help="P1 (urgent) to P4"),
     quantity: int = typer.Option(None), hours: Decimal = typer.Option(None), value: Decimal = typer.Option(None),
     idempotency_key: str = typer.Option(None, help="resubmitting with the same key returns the same request"),
-    wait: bool = typer.Option(True, help="wait until the service has registered the request"),
+    wait: float = WaitOption,
     token: str = TokenOption,
 ) -> None:
-    """Submit a service request as a partner; prints the request."""
-    client = api(token)
+    """Submit a service request as a partner; prints the request once its service has it."""
     body = {"service": service, "type": type, "priority": priority, "description": description,
             "cost_centre": cost_centre, **_measures(quantity, hours, value)}
-    try:
-        accepted = client.call("POST", "/v1/requests", json=body,
-                               headers={"Idempotency-Key": idempotency_key} if idempotency_key else None)
-        _show(_await_visible(client, accepted["request_id"]) if wait else accepted)
-    except (ApiFailure, httpx.HTTPError) as exc:
-        raise fail(exc)
-
-
-def _await_visible(client, request_id: str, timeout_s: float = 10) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            return client.call("GET", f"/v1/requests/{request_id}")
-        except ApiFailure as exc:
-            if exc.status != 404 or time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    _command("/v1/requests", body, wait, token, {"Idempotency-Key": idempotency_key} if idempotency_key else None)
 
 
 @requests.command("list")
@@ -86,22 +95,28 @@ def show(request_id: str, token: str = TokenOption) -> None:
 
 
 @requests.command()
+def history(request_id: str, token: str = TokenOption) -> None:
+    """Every change of a request and every command refused on it: when, who, what."""
+    try:
+        for line in api(token).call("GET", f"/v1/requests/{request_id}/history"):
+            outcome = line["status"] if line["outcome"] == "applied" else f"REFUSED ({line['status']})"
+            typer.echo(f"{line['at'][:19]}  {line['actor']:<24} {line['action']:<10} {outcome}"
+                       f"{'  ' + line['reason'] if line['reason'] else ''}")
+    except (ApiFailure, httpx.HTTPError) as exc:
+        raise fail(exc)
+
+
+@requests.command()
 def transition(request_id: str, action: str = typer.Argument(..., help="accept, start, complete, reject, cancel, approve"),
                reason: str = typer.Option(None), quantity: int = typer.Option(None),
                hours: Decimal = typer.Option(None), value: Decimal = typer.Option(None),
                period: str = typer.Option(None, help="complete: the month to charge (YYYY-MM)"),
-               token: str = TokenOption) -> None:
-    """Move a request on: staff accept/start/complete/reject; partners cancel and approve."""
+               wait: float = WaitOption, token: str = TokenOption) -> None:
+    """Move a request on: staff accept/start/complete/reject; partners cancel, budget holders approve.
+    Prints the request as the service left it; a refusal lists what is allowed now and exits 1."""
     body = {"action": action, **_measures(quantity, hours, value),
             **({"reason": reason} if reason else {}), **({"period": period} if period else {})}
-    try:
-        _show(api(token).call("POST", f"/v1/requests/{request_id}/transitions", json=body))
-    except ApiFailure as exc:
-        if exc.error.get("allowed") is not None:
-            typer.echo(f"allowed now: {', '.join(exc.error['allowed']) or 'nothing'}", err=True)
-        raise fail(exc)
-    except httpx.HTTPError as exc:
-        raise fail(exc)
+    _command(f"/v1/requests/{request_id}/transitions", body, wait, token)
 
 
 @payroll.command("run")

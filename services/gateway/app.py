@@ -5,7 +5,8 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from services.gateway import proxy, readmodel, store
+from services.gateway import proxy, readmodel, store, tables
+from services.gateway.commands import Commands
 from services.gateway.routes import router
 from shared.api import app as api_app
 from shared.catalogue import load_all
@@ -23,9 +24,10 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
         state = app.state
         state.catalogues = load_all(settings.catalogue_dir)
         db = engine(settings.database("gateway"))
-        store.create(db)
+        tables.create(db)
         state.requests = store.Requests(db)
-        state.idempotency = IdempotencyKeys(db, store.idempotency_keys)
+        state.commands = Commands(db, state.requests)
+        state.idempotency = IdempotencyKeys(db, tables.idempotency_keys)
         state.health.start(readmodel.runner(settings.bootstrap, settings.gateway_group, state.codec,
                                                   state.requests, state.producer))
         async with httpx.AsyncClient(base_url=settings.finance_url, timeout=120) as finance, \

@@ -9,8 +9,8 @@ from starlette.background import BackgroundTask
 from shared.api.errors import ApiError
 
 router = APIRouter()
-PASSED = ("authorization", "content-type", "idempotency-key")
-RETURNED = ("content-type", "content-disposition", "cache-control")
+PASSED = ("authorization", "content-type", "idempotency-key", "prefer")
+RETURNED = ("content-type", "content-disposition", "cache-control", "location", "preference-applied")
 
 
 async def _pass(owner: str, request: Request) -> StreamingResponse:

@@ -1,11 +1,12 @@
-"""Feeds the read model from every service's events topic, so the API shows what the workers did."""
+"""Feeds the read model from every service's events topic, so the API shows what the workers did:
+each request as it is, its history, and the outcome of every command."""
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord
 
 from services.gateway.store import Requests
-from shared.consuming import Runner
-from shared.contracts import RequestSnapshot, TransitionRefused
+from shared.contracts import RequestEvent, RequestSnapshot, TransitionRefused
 from shared.events import EventCodec
+from shared.kafka.consuming import Runner
 from shared.topics import SERVICES, events_topic
 
 
@@ -34,11 +35,12 @@ def runner(bootstrap: str, group: str, codec: EventCodec, requests: Requests,
         [message] = messages
         at = (message.topic, message.partition, message.offset)
         event = codec.decode(message.value, message.headers)
-        if event.type.endswith(".request.changed"):
-            requests.apply(event.tenant, RequestSnapshot.model_validate(event.data), at)
-        elif event.type.endswith(".request.transition-refused"):
-            refusal = TransitionRefused.model_validate(event.data)
-            requests.refused(str(refusal.request_id), refusal.reason, at)
+        kind = RequestEvent.kind(event.type)
+        if kind is RequestEvent.CHANGED:
+            requests.apply(str(event.id), event.tenant, RequestSnapshot.model_validate(event.data), at)
+        elif kind is RequestEvent.TRANSITION_REFUSED:
+            service = message.topic.removesuffix(".events")
+            requests.refused(str(event.id), event.tenant, service, TransitionRefused.model_validate(event.data), at)
         else:
             requests.skipped(at)
 

@@ -1,37 +1,51 @@
-"""The partner API: submit, follow and move service requests; start a payroll run."""
+"""The partner API: submit, follow and move service requests; read what became of each command.
+
+The gateway decides only what it knows for certain (who is calling, what their role may ever do,
+whose request it is, the shape of the body, the catalogue); the request's worker decides the rest
+and its decision is the command's outcome (services/gateway/commands.py).
+"""
 
 from typing import Annotated
 from uuid import UUID, uuid4, uuid5
 
 from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse
 
+from services.gateway.commands import Submitted, location
 from services.gateway.schemas import (
-    Accepted,
+    CommandOutcome,
+    HistoryLine,
     NewRequest,
     Page,
     PayrollRun,
     PayrollRunAccepted,
-    TransitionAccepted,
     TransitionBody,
 )
 from services.gateway.store import View
-from shared import lifecycle
 from shared.api.app import publish, publish_once
 from shared.api.auth import Principal, PrincipalDep, require
 from shared.api.errors import ApiError
+from shared.api.outcomes import WaitSeconds, answer, not_found, settle
 from shared.catalogue import CatalogueError
-from shared.contracts import Measures, RequestSubmitted, Status, TransitionRequested, type_name
+from shared.contracts import Action, RequestEvent, RequestSubmitted, Status, TransitionRequested
+from shared.contracts.names import PAYROLL_RUN_REQUESTED
 from shared.fields import Code, first_day
 from shared.idempotency import Command
+from shared.request_engine import lifecycle
 from shared.tenants import RegistryError
 from shared.topics import requests_topic
 
 router = APIRouter(prefix="/v1")
 
 
-@router.post("/requests", status_code=202, response_model=Accepted)
-async def submit(body: NewRequest, request: Request, who: PrincipalDep,
-                 idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> Accepted:
+ACCEPTED = {202: {"model": CommandOutcome, "description": "accepted: the outcome is pending at Location"},
+            200: {"model": CommandOutcome, "description": "waited: the command was applied"}}
+
+
+@router.post("/requests", status_code=202, response_class=JSONResponse, responses=ACCEPTED)
+async def submit(body: NewRequest, request: Request, who: PrincipalDep, wait_s: WaitSeconds,
+                 idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
+    """Submit a service request; `Idempotency-Key` makes a retry name the same request."""
     require(who, "partner")
     state = request.app.state
     if body.tenant is not None and body.tenant != who.tenant:
@@ -59,12 +73,31 @@ async def submit(body: NewRequest, request: Request, who: PrincipalDep,
         request_id=request_id, service=body.service, request_type=body.type, priority=body.priority,
         description=body.description, cost_centre=body.cost_centre, requested=body.measures(),
         submitted_by=who.name, submitted_at=now)
-    event = state.codec.build(type_name(body.service, "request.submitted"), "/hps/gateway", who.tenant,
+    event = state.codec.build(RequestEvent.SUBMITTED.of(body.service), "/hps/gateway", who.tenant,
                               submitted, subject=str(request_id), id=uuid5(lifecycle.NAMESPACE, f"submit/{request_id}"))
     command = Command(requests_topic(body.service), str(request_id), event)
     await publish_once(request, state.idempotency, who.tenant, idempotency_key, body.model_dump_json(exclude_none=True),
                        command, request_id=str(request_id))
-    return Accepted(request_id=str(request_id), status="accepted")
+    state.commands.pending(str(event.id), str(request_id), who.tenant, body.service, "submit", who.name, now,
+                           request_type=body.type)
+    return await _answer(request, who, str(event.id), wait_s)
+
+
+async def _answer(request: Request, who: Principal, command_id: str, wait_s: float) -> JSONResponse:
+    commands = request.app.state.commands
+    outcome = commands.outcome(who, command_id)
+    return await answer(outcome, location(command_id), lambda: commands.outcome(who, command_id), wait_s)
+
+
+@router.get("/commands/{command_id}", response_model=CommandOutcome)
+async def command(command_id: UUID, request: Request, who: PrincipalDep, wait_s: WaitSeconds) -> dict:
+    """What became of a command: pending, applied (with the request as it is now) or refused (why).
+    With ?wait=N, answers as soon as it is decided, or after N seconds still pending."""
+    commands = request.app.state.commands
+    outcome = commands.outcome(who, str(command_id))
+    if outcome is None:  # another tenant's command is as absent as one never given
+        raise not_found(str(command_id))
+    return (await settle(outcome, lambda: commands.outcome(who, str(command_id)), wait_s)).resource
 
 
 def visible(request: Request, who: Principal, request_id: UUID) -> View:
@@ -79,6 +112,13 @@ async def show(request_id: UUID, request: Request, who: PrincipalDep) -> dict:
     return visible(request, who, request_id).as_json()
 
 
+@router.get("/requests/{request_id}/history", response_model=list[HistoryLine])
+async def request_history(request_id: UUID, request: Request, who: PrincipalDep) -> list[dict]:
+    """Every change of the request and every command refused on it, with who and when, oldest first."""
+    visible(request, who, request_id)
+    return request.app.state.requests.history(str(request_id))
+
+
 @router.get("/requests", response_model=Page)
 async def listing(request: Request, who: PrincipalDep, status: Status | None = None, service: Code | None = None,
                   cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Page:
@@ -89,38 +129,55 @@ async def listing(request: Request, who: PrincipalDep, status: Status | None = N
     return Page(items=[v.as_json() for v in views], next_cursor=next_cursor)
 
 
-@router.post("/requests/{request_id}/transitions", status_code=202, response_model=TransitionAccepted)
-async def move(request_id: UUID, body: TransitionBody, request: Request, who: PrincipalDep) -> TransitionAccepted:
+def _known(request: Request, who: Principal, request_id: UUID) -> Submitted:
+    """Whose the request is and its type, from the read model or, just submitted, the command that made it."""
+    view = request.app.state.requests.get(who, str(request_id))
+    if view is not None:
+        return Submitted(view.tenant, view.request.service, view.request.request_type)
+    known = request.app.state.commands.submitted(who, str(request_id))
+    if known is None:
+        raise ApiError(404, "not_found", f"no request {request_id}")
+    return known
+
+
+@router.post("/requests/{request_id}/transitions", status_code=202, response_class=JSONResponse, responses=ACCEPTED)
+async def move(request_id: UUID, body: TransitionBody, request: Request, who: PrincipalDep,
+               wait_s: WaitSeconds) -> JSONResponse:
+    """Ask for a request to move on. Its worker decides against the request as it is then: with
+    ?wait=N the answer is that decision (200, or 409 with the actions allowed, or 422)."""
     require(who, "partner", "staff")
-    view = visible(request, who, request_id)
-    current = view.request
-    allowed = lifecycle.allowed(current.status, who.actor_role)
-    if body.action.value not in allowed:
-        raise ApiError(409, "illegal_transition",
-                       f"cannot {body.action.value} a request that is {current.status.value}",
-                       status=current.status.value, allowed=allowed)
-    if body.action == "reject" and not body.reason:
+    request_ = _known(request, who, request_id)  # first: another tenant's request is absent, whatever the action
+    if not lifecycle.ever_allowed(body.action, who.actor_role):
+        needs = " or ".join(lifecycle.roles_for(body.action))
+        raise ApiError(403, "forbidden", f"{who.actor_role} cannot {body.action.value} a request; needs {needs}")
+    if body.action is Action.REJECT and not body.reason:
         raise ApiError(422, "invalid", "reason: a rejection needs a reason", "reason")
     delivered = body.delivered()
-    if body.action == "complete":
-        request_type = request.app.state.catalogues[current.service].type(current.request_type)
+    if body.action is Action.COMPLETE:
+        request_type = request.app.state.catalogues[request_.service].type(request_.request_type)
+        if delivered is None:
+            measure = request_type.price.measure
+            raise ApiError(422, "invalid", f"{measure}: complete needs the {measure} delivered", measure)
         try:
-            request_type.check(delivered or Measures())
+            request_type.check(delivered)
         except CatalogueError as exc:
             raise ApiError(422, "invalid", str(exc), str(exc).split(":")[0]) from None
         if body.period is not None:
             try:
-                request.app.state.registry.accountable(view.tenant, first_day(body.period))
+                request.app.state.registry.accountable(request_.tenant, first_day(body.period))
             except RegistryError as exc:  # the ledger could not bill the charge to anyone
                 raise ApiError(422, "invalid", f"period: {exc}", "period") from None
     elif delivered is not None or body.period is not None:
         raise ApiError(422, "invalid", "quantity, hours, value and period go with complete only", "action")
-    cmd = TransitionRequested(request_id=current.request_id, action=body.action, actor=who.name,
+    cmd = TransitionRequested(request_id=request_id, action=body.action, actor=who.name,
                               actor_role=who.actor_role, reason=body.reason, delivered=delivered, period=body.period)
-    event = request.app.state.codec.build(type_name(current.service, "request.transition-requested"),
-                                          "/hps/gateway", view.tenant, cmd, subject=str(request_id))
-    await publish(request, requests_topic(current.service), event, str(request_id))
-    return TransitionAccepted(request_id=str(request_id), action=body.action, from_status=current.status)
+    state = request.app.state
+    event = state.codec.build(RequestEvent.TRANSITION_REQUESTED.of(request_.service), "/hps/gateway", request_.tenant,
+                              cmd, subject=str(request_id), id=uuid4())
+    await publish(request, requests_topic(request_.service), event, str(request_id))
+    state.commands.pending(str(event.id), str(request_id), request_.tenant, request_.service, body.action.value,
+                           who.name, state.clock())
+    return await _answer(request, who, str(event.id), wait_s)
 
 
 @router.post("/payroll/runs", status_code=202, response_model=PayrollRunAccepted)
@@ -132,7 +189,7 @@ async def payroll_run(body: PayrollRun, request: Request, who: PrincipalDep) -> 
     tenants = [t.code for t in state.registry.active(first_day(body.period))]
     for tenant in tenants:
         key = f"payroll/{body.period}/{tenant}"
-        event = state.codec.build("uk.hps.hr.payroll.run-requested", "/hps/gateway", tenant,
+        event = state.codec.build(PAYROLL_RUN_REQUESTED, "/hps/gateway", tenant,
                                   {"period": body.period, "requested_by": who.name}, subject=key)
         await publish(request, requests_topic("hr"), event, key)
     return PayrollRunAccepted(period=body.period, tenants=tenants)

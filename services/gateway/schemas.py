@@ -1,10 +1,11 @@
 """The partner API's request and response bodies (not the event contracts, not the tables)."""
 
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts import Action, Measures, Priority, Status
+from shared.contracts import Action, Measures, Priority
 from shared.fields import Code, CostCentre, Period, Prose
 
 
@@ -41,15 +42,30 @@ class TransitionBody(_Body):
         return Measures(quantity=self.quantity, hours=self.hours, value=self.value)
 
 
-class Accepted(BaseModel):
+class CommandOutcome(BaseModel):
+    """A command the gateway accepted, at its Location: pending until the request's worker decides."""
+
+    command_id: str
+    state: Literal["pending", "applied", "refused"]
+    location: str = Field(description="GET it for the outcome; ?wait=N waits up to N seconds for the decision")
     request_id: str
-    status: str = Field(description="'accepted': the event is on Kafka; the request shows within a second")
+    action: str = Field(description="submit, or the transition asked for")
+    requested_by: str
+    requested_at: str | None
+    decided_at: str | None
+    result: dict | None = Field(description="applied: the request as it is now")
+    error: dict | None = Field(description="refused: the worker's reason {code, message, status, allowed}")
 
 
-class TransitionAccepted(BaseModel):
-    request_id: str
-    action: Action
-    from_status: Status
+class HistoryLine(BaseModel):
+    at: str
+    outcome: Literal["applied", "refused"]
+    action: str
+    actor: str
+    status: str | None = Field(description="the status it led to; for a refusal, the status that refused it")
+    version: int | None
+    reason: str | None
+    command_id: str | None
 
 
 class PayrollRun(_Body):

@@ -1,74 +1,26 @@
-"""The gateway's own data: the request read model fed by the services' events, and idempotency keys.
-
-The read model is a projection: it can be dropped and rebuilt from the events topics, so its
-tables are created from metadata rather than migrated.
-"""
+"""The gateway's reads and the read model's writes: requests, their history, command outcomes."""
 
 import base64
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    DateTime,
-    Engine,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    and_,
-    or_,
-    select,
-)
+from sqlalchemy import Connection, Engine, Table, and_, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
-from shared import idempotency
+from services.gateway.tables import commands, history, positions, request_views
 from shared.api.auth import Principal
-from shared.contracts import RequestSnapshot
+from shared.contracts import RequestSnapshot, TransitionRefused
 from shared.db import upsert
 
-metadata = MetaData()
 
-request_views = Table(
-    "gateway_request_views", metadata,
-    Column("request_id", String(36), primary_key=True),
-    Column("tenant", String(32), nullable=False),
-    Column("service", String(32), nullable=False),
-    Column("status", String(32), nullable=False),
-    Column("submitted_at", DateTime(timezone=True), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("sla_breached", Boolean, nullable=False),
-    Column("snapshot", Text, nullable=False),
-    Column("refusal", Text),
-    Index("ix_gateway_views_scope", "tenant", "service", "status", "submitted_at"),
-)
-
-# Where the read model is in each events partition, written with the rows it produced: the
-# projection, not the consumer group, says what has been applied, so a new database starts over.
-positions = Table(
-    "gateway_positions", metadata,
-    Column("topic", String(200), primary_key=True),
-    Column("partition", Integer, primary_key=True),
-    Column("next_offset", Integer, nullable=False),
-)
-
-idempotency_keys = idempotency.table(metadata, "gateway_idempotency")
-
-
-def create(engine: Engine) -> None:
-    metadata.create_all(engine)
-
-
-def scoped(query, principal: Principal):
-    """Every read of requests goes through here: partners see their tenant, staff their service."""
+def scoped(query, principal: Principal, table: Table = request_views):
+    """Every read of requests and commands goes through here: partners see their tenant, staff their service."""
     if principal.role == "partner":
-        return query.where(request_views.c.tenant == principal.tenant)
+        return query.where(table.c.tenant == principal.tenant)
     if principal.role == "staff":
-        return query.where(request_views.c.service == principal.service)
+        return query.where(table.c.service == principal.service)
     return query
 
 
@@ -121,11 +73,30 @@ class Requests:
     def advance(self, c, topic: str, partition: int, offset: int) -> None:
         upsert(c, positions, {"topic": topic, "partition": partition}, {"next_offset": offset + 1})
 
-    def apply(self, tenant: str, request: RequestSnapshot, at: tuple[str, int, int]) -> bool:
-        """Upsert a snapshot unless a newer version is there already (events may be redelivered);
-        `at` (topic, partition, offset) is recorded in the same transaction."""
+    def history(self, request_id: str) -> list[dict]:
+        """Every change of a request and every command refused on it, oldest first."""
+        h = history.c
+        with self.engine.connect() as c:
+            rows = c.execute(select(history).where(h.request_id == request_id).order_by(h.at, h.version)).mappings()
+            return [{"at": r["at"].replace(tzinfo=r["at"].tzinfo or UTC).isoformat(), "outcome": r["outcome"],
+                     "action": r["action"], "actor": r["actor"], "status": r["status"], "version": r["version"],
+                     "reason": r["reason"], "command_id": r["command_id"]} for r in rows]
+
+    def apply(self, event_id: str, tenant: str, request: RequestSnapshot, at: tuple[str, int, int]) -> bool:
+        """Upsert a snapshot unless a newer version is there already (events may be redelivered),
+        with its line of history and the outcome of the command that made it; `at` (topic,
+        partition, offset) is recorded in the same transaction."""
+        change = request.change
         with self.engine.begin() as c:
             self.advance(c, *at)
+            _record(c, {"event_id": event_id, "request_id": str(request.request_id), "at": request.updated_at,
+                        "outcome": "applied", "action": change.action if change else "change",
+                        "actor": change.actor if change else "", "status": request.status.value,
+                        "version": request.version, "reason": request.status_reason,
+                        "command_id": str(change.command_id) if change and change.command_id else None})
+            if change and change.command_id:
+                _decide(c, str(change.command_id), "applied", None, request_id=str(request.request_id), tenant=tenant,
+                        service=request.service, action=change.action, actor=change.actor, at=request.updated_at)
             current = c.execute(select(request_views.c.version)
                                 .where(request_views.c.request_id == str(request.request_id))).scalar()
             values = {"tenant": tenant, "service": request.service, "status": request.status.value,
@@ -140,14 +111,47 @@ class Requests:
                 return False
         return True
 
-    def refused(self, request_id: str, reason: str, at: tuple[str, int, int]) -> None:
+    def refused(self, event_id: str, tenant: str, service: str, refusal: TransitionRefused,
+                at: tuple[str, int, int]) -> None:
+        """A command the worker refused: on the request as its last refusal, in its history, as the command's outcome."""
+        request_id, when = str(refusal.request_id), refusal.refused_at or datetime.now(UTC)
+        error = {"code": refusal.code, "message": refusal.reason, **({"field": refusal.field} if refusal.field else {}),
+                 "status": refusal.status.value if refusal.status else None, "allowed": [a.value for a in refusal.allowed]}
         with self.engine.begin() as c:
             self.advance(c, *at)
-            c.execute(request_views.update().where(request_views.c.request_id == request_id).values(refusal=reason))
+            c.execute(request_views.update().where(request_views.c.request_id == request_id)
+                      .values(refusal=refusal.reason))
+            _record(c, {"event_id": event_id, "request_id": request_id, "at": when, "outcome": "refused",
+                        "action": refusal.action.value, "actor": refusal.actor or "", "status": error["status"],
+                        "version": None, "reason": refusal.reason,
+                        "command_id": str(refusal.command_id) if refusal.command_id else None})
+            if refusal.command_id:
+                _decide(c, str(refusal.command_id), "refused", error, request_id=request_id, tenant=tenant,
+                        service=service, action=refusal.action.value, actor=refusal.actor or "", at=when)
 
     def skipped(self, at: tuple[str, int, int]) -> None:
         with self.engine.begin() as c:
             self.advance(c, *at)
+
+
+def _record(c: Connection, line: dict) -> None:
+    """A line of a request's history, once per event however often it is delivered."""
+    if c.execute(select(history.c.event_id).where(history.c.event_id == line["event_id"])).first() is None:
+        c.execute(insert(history).values(**line))
+
+
+def _decide(c: Connection, command_id: str, state: str, error: dict | None, **known) -> None:
+    """The owner's decision on a command, whether or not the gateway that took it has recorded it yet."""
+    decision = {"state": state, "decided_at": known["at"], "error": json.dumps(error) if error else None}
+    if c.execute(update(commands).where(commands.c.command_id == command_id).values(**decision)).rowcount:
+        return
+    try:
+        with c.begin_nested():
+            c.execute(insert(commands).values(command_id=command_id, request_id=known["request_id"],
+                                              tenant=known["tenant"], service=known["service"],
+                                              action=known["action"], actor=known["actor"], **decision))
+    except IntegrityError:  # the gateway recorded it as pending just now
+        c.execute(update(commands).where(commands.c.command_id == command_id).values(**decision))
 
 
 def encode_cursor(at: datetime, request_id: str) -> str:

@@ -3,11 +3,12 @@
 from datetime import date
 from uuid import uuid5
 
-from shared import lifecycle
 from shared.catalogue import Catalogue
 from shared.contracts import ChargeRecorded, PayrollRunRequested
+from shared.contracts.names import CHARGE_RECORDED, PAYROLL_RUN_REQUESTED
 from shared.events import Event, EventCodec
-from shared.request_handlers import Handler, Outcome, Unprocessable
+from shared.request_engine import lifecycle
+from shared.request_engine.handlers import Handler, Outcome, Unprocessable
 from shared.tenants import Registry, RegistryError
 from shared.topics import CHARGES
 
@@ -18,13 +19,16 @@ def run_key(period: str, tenant: str) -> str:
     return f"payroll/{period}/{tenant}"
 
 
-def payroll_charge(registry: Registry, catalogue: Catalogue, tenant: str, period: str) -> ChargeRecorded:
-    """A charge for every payslip of `tenant`'s head count on the first day of `period`."""
+def payroll_charge(registry: Registry, catalogue: Catalogue, tenant: str, period: str) -> ChargeRecorded | None:
+    """A charge for every payslip of `tenant`'s head count on the first day of `period`; None for
+    a tenant with no staff on the payroll, who owes nothing."""
     first_day = date.fromisoformat(f"{period}-01")
     tenant_record = registry.get(tenant)
     if not tenant_record.active_on(first_day):
         raise Unprocessable(f"{tenant} is not a tenant in {period}")
     payslips = tenant_record.figures_on(first_day).staff
+    if payslips == 0:
+        return None
     unit_price = catalogue.type(PAYROLL).price.unit_price
     return ChargeRecorded(
         charge_id=uuid5(lifecycle.NAMESPACE, f"charge/{run_key(period, tenant)}"),
@@ -43,9 +47,11 @@ def handlers(catalogue: Catalogue, codec: EventCodec, registry: Registry) -> dic
             charge = payroll_charge(registry, catalogue, event.tenant, run.period)
         except RegistryError as exc:
             raise Unprocessable(str(exc)) from None
-        charged = codec.build("uk.hps.finance.charge.recorded", "/hps/hr", event.tenant, charge,
+        if charge is None:
+            return Outcome({"payroll": None, "tenant": event.tenant})  # run, and nothing to charge
+        charged = codec.build(CHARGE_RECORDED, "/hps/hr", event.tenant, charge,
                               subject=run_key(run.period, event.tenant), id=charge.charge_id)
         return Outcome({"payroll": charge.model_dump(mode="json"), "tenant": event.tenant},
                        [(CHARGES, event.tenant, charged)])
 
-    return {"uk.hps.hr.payroll.run-requested": on_payroll_run}
+    return {PAYROLL_RUN_REQUESTED: on_payroll_run}

@@ -1,5 +1,5 @@
 """`python -m services.it`: the it worker."""
 
-from shared.request_worker import main
+from shared.request_engine.worker import main
 
 main("it")

@@ -12,10 +12,10 @@ from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from services.ops.figures import Seen
 from services.ops.lag import by_group
 from services.ops.replay import AlreadyReplayed
-from shared import bus
 from shared.api.auth import PrincipalDep, require
 from shared.api.errors import ApiError
 from shared.fields import Code, Line
+from shared.kafka import bus
 
 router = APIRouter()
 TAIL_SPAN = 100

@@ -8,7 +8,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 
 from services.ops.figures import Figures, Seen
 from services.ops.lag import OBSERVER_GROUP
-from shared.consuming import Runner
+from shared.kafka.consuming import Runner
 from shared.topics import BY_NAME, DEAD_LETTERS, TOPICS
 
 

@@ -1,5 +1,5 @@
 """`python -m services.procurement`: the procurement worker."""
 
-from shared.request_worker import main
+from shared.request_engine.worker import main
 
 main("procurement")

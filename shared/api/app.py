@@ -9,11 +9,12 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from shared import bus, faults, idempotency, metrics
+from shared import faults, idempotency, metrics
 from shared.api import errors
 from shared.api.auth import load_tokens
 from shared.events import EventCodec
 from shared.health import Health
+from shared.kafka import bus
 from shared.logging import configure
 from shared.settings import Settings, get_settings
 from shared.tenants import Registry

@@ -113,8 +113,11 @@ class Client:
     def get(self, request_id: str) -> httpx.Response:
         return self.http.get(f"/v1/requests/{request_id}")
 
-    def move(self, request_id: str, action: str, **fields) -> httpx.Response:
-        return self.http.post(f"/v1/requests/{request_id}/transitions", json={"action": action, **fields})
+    def move(self, request_id: str, action: str, wait: float | None = None, **fields) -> httpx.Response:
+        """Ask for a transition; with `wait`, the answer is the worker's decision."""
+        params = {"wait": f"{wait:g}s"} if wait is not None else {}
+        return self.http.post(f"/v1/requests/{request_id}/transitions", json={"action": action, **fields},
+                              params=params)
 
     def await_status(self, request_id: str, status: str, timeout_s: float = 30) -> dict:
         deadline = time.monotonic() + timeout_s

@@ -5,7 +5,7 @@ import uuid
 import httpx
 import pytest
 
-from shared.lifecycle import NAMESPACE
+from shared.request_engine.lifecycle import NAMESPACE
 from shared.topics import SERVICES, requests_topic
 from tests.e2e.kafka_reading import read_all
 

@@ -23,7 +23,7 @@ import pytest
 
 from shared.contracts import ChargeRecorded
 from shared.events import EventCodec
-from shared.lifecycle import NAMESPACE
+from shared.request_engine.lifecycle import NAMESPACE
 from shared.tenants import Registry
 from shared.topics import CHARGES, DEAD_LETTERS, SERVICES, events_topic
 from tests.e2e.kafka_reading import events_of, read_all, read_until

@@ -31,7 +31,7 @@ def test_a_partner_submits_and_staff_work_the_request_from_the_shell(platform):
     assert refused.returncode == 1 and "allowed now: accept, reject" in refused.stderr
 
     accepted = hps(platform, "requests", "transition", request["request_id"], "accept", token="dev-staff-it")
-    assert accepted.returncode == 0 and json.loads(accepted.stdout)["from_status"] == "submitted"
+    assert accepted.returncode == 0 and json.loads(accepted.stdout)["status"] == "accepted", accepted.stderr
 
     hidden = hps(platform, "requests", "show", request["request_id"], token="dev-hospital")
     assert hidden.returncode == 1 and "404" in hidden.stderr

@@ -11,8 +11,8 @@ from decimal import Decimal
 from uuid import uuid5
 
 from services.finance.ledger.statements import canonical
-from shared import lifecycle
 from shared.events import EventCodec
+from shared.request_engine import lifecycle
 from shared.tenants import Registry
 from shared.topics import CHARGES, DEAD_LETTERS
 from tests.e2e.kafka_reading import read_until

@@ -6,7 +6,7 @@ import uuid
 import httpx
 import pytest
 
-from shared.lifecycle import NAMESPACE
+from shared.request_engine.lifecycle import NAMESPACE
 from shared.topics import SHARED_COSTS
 from tests.e2e.kafka_reading import events_of, read_all, submitted_events
 from tests.e2e.test_bad_input import keyed_request_id

@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from deploy.kafka_local import LocalKafka
-from shared import bus, lifecycle
 from shared.events import EventCodec
+from shared.kafka import bus
+from shared.request_engine import lifecycle
 from shared.tenants import Registry
 from shared.topics import DEAD_LETTERS, SHARED_COSTS, requests_topic
 from tests.conftest import free_ports

@@ -14,8 +14,8 @@ from pypdf import PdfReader
 from sqlalchemy import create_engine, func, select
 
 from services.finance.ledger import tables as t
-from shared import bus
 from shared.events import EventCodec
+from shared.kafka import bus
 from shared.tenants import Registry
 from shared.topics import CHARGES, SERVICES, SHARED_COSTS, requests_topic
 from tests.e2e.kafka_reading import await_group_past, read_all

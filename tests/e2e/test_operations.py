@@ -12,8 +12,8 @@ from uuid import uuid5
 import httpx
 import pytest
 
-from shared import lifecycle
 from shared.events import EventCodec
+from shared.request_engine import lifecycle
 from shared.tenants import Registry
 from shared.topics import SERVICES
 from tests.e2e.kafka_reading import await_group_past

@@ -102,7 +102,8 @@ def test_a_rejection_needs_a_reason_and_keeps_it(as_):
 
     reason = "Laptops for this team come from the council's own stock"
     accepted = staff.move(request_id, "reject", reason=reason)
-    assert accepted.status_code == 202 and accepted.json()["from_status"] == "submitted"
+    assert accepted.status_code == 202 and accepted.json()["state"] == "pending"
+    assert accepted.headers["location"] == f"/v1/commands/{accepted.json()['command_id']}"
     rejected = council.await_status(request_id, "rejected")
     assert rejected["status_reason"] == reason
 

@@ -108,6 +108,8 @@ def test_another_tenants_request_is_not_found_on_every_endpoint(as_):
     for action in ("cancel", "accept", "complete", "approve"):
         response = hospital.move(request_id, action)
         assert response.status_code == 404 and response.json() == not_found(request_id), response.text
+    response = hospital.http.get(f"/v1/requests/{request_id}/history")
+    assert response.status_code == 404 and response.json() == not_found(request_id), response.text
     listing = hospital.http.get("/v1/requests", params={"limit": 200})
     assert listing.status_code == 200
     assert request_id not in {r["request_id"] for r in listing.json()["items"]}
@@ -116,13 +118,16 @@ def test_another_tenants_request_is_not_found_on_every_endpoint(as_):
     assert response.status_code == 404 and response.json() == not_found(request_id)
 
 
-def test_an_illegal_transition_is_a_409_listing_the_allowed_ones(as_):
+def test_an_illegal_transition_is_the_workers_409_listing_the_allowed_ones(as_):
     request_id = as_("dev-council").submit("it", "laptop-provision", quantity=1).json()["request_id"]
     as_("dev-council").await_status(request_id, "submitted")
-    response = as_("dev-staff-it").move(request_id, "complete", quantity=1)
-    assert response.status_code == 409
-    assert response.json()["error"]["allowed"] == ["accept", "reject"]
-    assert as_("dev-council").move(request_id, "accept").json()["error"]["allowed"] == ["cancel"]
+    response = as_("dev-staff-it").move(request_id, "complete", quantity=1, wait=10)
+    assert response.status_code == 409, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["status"], error["allowed"]) == ("illegal_transition", "submitted", ["accept", "reject"])
+    # What no status would let a partner do is the gateway's to refuse, at once.
+    refused = as_("dev-council").move(request_id, "accept")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden", refused.text
 
 
 def test_a_partner_cancels_before_work_starts_but_not_after(as_):
@@ -137,7 +142,8 @@ def test_a_partner_cancels_before_work_starts_but_not_after(as_):
     staff.await_status(second, "accepted")
     staff.move(second, "start")
     staff.await_status(second, "in_progress")
-    assert council.move(second, "cancel").status_code == 409
+    refused = council.move(second, "cancel", wait=10)
+    assert refused.status_code == 409 and refused.json()["error"]["allowed"] == [], refused.text
 
 
 def test_an_order_above_the_threshold_waits_for_the_budget_holder(as_):
@@ -146,8 +152,10 @@ def test_an_order_above_the_threshold_waits_for_the_budget_holder(as_):
     small = council.submit("procurement", "purchase-order", value="2000.00").json()["request_id"]
     council.await_status(small, "submitted")
     council.await_status(large, "awaiting_approval")
-    assert as_("dev-staff-procurement").move(large, "accept").status_code == 409
-    assert council.move(large, "approve").status_code == 409  # a requester is not the budget holder
+    assert as_("dev-staff-procurement").move(large, "accept", wait=10).status_code == 409
+    not_budget_holder = council.move(large, "approve")
+    assert not_budget_holder.status_code == 403, not_budget_holder.text
+    assert "needs budget-holder" in not_budget_holder.json()["error"]["message"]
     assert as_("dev-hospital-budget").move(large, "approve").status_code == 404
     assert budget_holder.move(large, "approve").status_code == 202
     council.await_status(large, "submitted")

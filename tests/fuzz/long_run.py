@@ -29,7 +29,7 @@ MIN_PER_ROUND, MAX_PER_ROUND = 20, 1000
 
 def kafka(stack: ExitStack, home: Path) -> str:
     from deploy.kafka_local import LocalKafka
-    from shared import bus
+    from shared.kafka import bus
     from tests.conftest import free_ports
 
     if not (bootstrap := os.environ.get("HPS_KAFKA_BOOTSTRAP")):

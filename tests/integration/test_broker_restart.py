@@ -6,7 +6,7 @@ import uuid
 from aiokafka import AIOKafkaConsumer
 
 from deploy.kafka_local import LocalKafka
-from shared import bus
+from shared.kafka import bus
 from shared.topics import Topic
 from tests.conftest import free_ports
 

@@ -13,15 +13,16 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import REGISTRY
 from sqlalchemy.exc import OperationalError
 
-from shared import bus, faults, metrics
-from shared.consuming import Runner
+from shared import faults, metrics
 from shared.contracts import EVENT_TYPES, Data, EventType
 from shared.db import engine
 from shared.events import Event, EventCodec
 from shared.health import Health
-from shared.request_handlers import Outcome
-from shared.request_worker import Worker
-from shared.state_store import StateStore
+from shared.kafka import bus
+from shared.kafka.consuming import Runner
+from shared.request_engine.handlers import Outcome
+from shared.request_engine.state import StateStore
+from shared.request_engine.worker import Worker
 from shared.tenants import Registry
 from shared.topics import DEAD_LETTERS, Topic, events_topic, requests_topic
 from tests.e2e.kafka_reading import read_all, read_until

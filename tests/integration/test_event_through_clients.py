@@ -11,8 +11,8 @@ from aiokafka import AIOKafkaConsumer
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 
-from shared import bus
 from shared.events import EventCodec
+from shared.kafka import bus
 from shared.tenants import Registry
 
 ROOT = Path(__file__).resolve().parents[2]

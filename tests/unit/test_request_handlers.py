@@ -8,9 +8,10 @@ import pytest
 
 from services.hr import payroll
 from shared.catalogue import Catalogue, load_all
-from shared.contracts import RequestSnapshot
+from shared.contracts import RequestEvent, RequestSnapshot
+from shared.contracts.names import PAYROLL_RUN_REQUESTED
 from shared.events import EventCodec
-from shared.request_handlers import RequestHandlers, Unprocessable
+from shared.request_engine.handlers import RequestHandlers, Unprocessable
 from shared.tenants import Registry
 
 registry = Registry.load()
@@ -43,13 +44,13 @@ def submitted(service, request_type, tenant="council", **requested):
     data = {"request_id": str(request_id), "service": service, "request_type": request_type, "priority": "P3",
             "description": "New starter in Adult Social Care", "cost_centre": "ASC-100",
             "requested": requested, "submitted_by": f"{tenant}-user", "submitted_at": datetime.now(UTC).isoformat()}
-    return str(request_id), codec.build(f"uk.hps.{service}.request.submitted", "/hps/gateway", tenant, data,
+    return str(request_id), codec.build(RequestEvent.SUBMITTED.of(service), "/hps/gateway", tenant, data,
                                         subject=str(request_id))
 
 
 def transition(service, request_id, action, role="staff", tenant="council", **extra):
     data = {"request_id": request_id, "action": action, "actor": "someone", "actor_role": role, **extra}
-    return codec.build(f"uk.hps.{service}.request.transition-requested", "/hps/gateway", tenant, data,
+    return codec.build(RequestEvent.TRANSITION_REQUESTED.of(service), "/hps/gateway", tenant, data,
                        subject=request_id)
 
 
@@ -91,10 +92,40 @@ def test_an_illegal_transition_is_refused_with_the_allowed_ones():
     it = Worker("it")
     key, event = submitted("it", "incident", hours="1.5")
     it.apply(key, event)
-    [(_, _, refused)] = it.apply(key, transition("it", key, "complete", delivered={"hours": "2"}))
+    command = transition("it", key, "complete", delivered={"hours": "2"})
+    [(_, _, refused)] = it.apply(key, command)
     assert refused.type == "uk.hps.it.request.transition-refused"
     assert "allowed: accept, reject" in refused.data["reason"]
+    # What the caller is told: which command, by whom, why, and what is allowed instead.
+    assert (refused.data["command_id"], refused.data["actor"], refused.data["code"]) == \
+        (str(command.id), "someone", "illegal_transition")
+    assert (refused.data["status"], refused.data["allowed"]) == ("submitted", ["accept", "reject"])
     assert it.request(key).status == "submitted"
+
+
+def test_a_change_names_the_command_and_the_actor_that_made_it():
+    it = Worker("it")
+    key, event = submitted("it", "incident", hours="1.5")
+    it.apply(key, event)
+    assert it.request(key).change.model_dump(mode="json") == \
+        {"action": "submit", "actor": "council-user", "command_id": str(event.id)}
+    accept = transition("it", key, "accept")
+    it.apply(key, accept)
+    assert (it.request(key).change.action, it.request(key).change.command_id) == ("accept", accept.id)
+
+
+def test_what_comes_with_a_transition_is_refused_as_invalid_naming_the_field():
+    it = Worker("it")
+    key, event = submitted("it", "incident", hours="1.5")
+    it.apply(key, event)
+    [(_, _, refused)] = it.apply(key, transition("it", key, "reject"))
+    assert (refused.data["code"], refused.data["field"]) == ("invalid", "reason")
+    it.apply(key, transition("it", key, "accept"))
+    it.apply(key, transition("it", key, "start"))
+    [(_, _, refused)] = it.apply(key, transition("it", key, "complete"))
+    assert (refused.data["code"], refused.data["field"], refused.data["status"]) == ("invalid", "hours", "in_progress")
+    [(_, _, refused)] = it.apply(key, transition("it", key, "complete", delivered={"quantity": 2}))
+    assert refused.data["field"] == "hours"
 
 
 def test_a_partner_cannot_cancel_once_work_has_started():
@@ -152,24 +183,32 @@ def test_an_overdue_request_is_flagged_once():
     key, event = submitted("it", "incident", hours="1")
     it.apply(key, event)
     due = it.request(key).sla_due_at
-    check = codec.build("uk.hps.it.request.sla-check", "/hps/it", "council", {"request_id": key}, subject=key)
+    check = codec.build(RequestEvent.SLA_CHECK.of("it"), "/hps/it", "council", {"request_id": key}, subject=key)
     assert it.apply(key, check) == []  # not due yet
     late = check.model_copy(update={"time": due + timedelta(seconds=1), "id": uuid.uuid4()})
     emits = it.apply(key, late)
     assert [e.type for _, _, e in emits] == ["uk.hps.it.request.changed", "uk.hps.it.request.sla-breached"]
     assert it.request(key).sla_breached
+    assert it.request(key).change.model_dump(mode="json") == {"action": "sla-breach", "actor": "sla-clock",
+                                                             "command_id": None}
     again = late.model_copy(update={"id": uuid.uuid4()})
     assert it.apply(key, again) == []
 
 
-def test_a_transition_for_an_unknown_request_is_unprocessable():
-    with pytest.raises(Unprocessable):
-        Worker("it").apply("nope", transition("it", str(uuid.uuid4()), "accept"))
+def test_a_transition_for_an_unknown_request_is_refused_as_not_found():
+    it = Worker("it")
+    request_id = str(uuid.uuid4())
+    command = transition("it", request_id, "accept")
+    [(topic, key, refused)] = it.apply(request_id, command)
+    assert (topic, key, refused.type) == ("it.events", request_id, RequestEvent.TRANSITION_REFUSED.of("it"))
+    assert (refused.data["code"], refused.data["status"], refused.data["command_id"]) == \
+        ("not_found", None, str(command.id))
+    assert it.table == {}  # nothing stored for a request that is not there
 
 
 def test_payroll_is_charged_once_per_tenant_and_period():
     hr = Worker("hr", payroll.handlers)
-    run = codec.build("uk.hps.hr.payroll.run-requested", "/hps/gateway", "council",
+    run = codec.build(PAYROLL_RUN_REQUESTED, "/hps/gateway", "council",
                       {"period": "2026-10", "requested_by": "finance"})
     key = payroll.run_key("2026-10", "council")
     [(topic, tenant_key, charge)] = hr.apply(key, run)
@@ -180,7 +219,20 @@ def test_payroll_is_charged_once_per_tenant_and_period():
 
 def test_payroll_for_a_tenant_not_yet_joined_is_unprocessable():
     hr = Worker("hr", payroll.handlers)
-    run = codec.build("uk.hps.hr.payroll.run-requested", "/hps/gateway", "police",
+    run = codec.build(PAYROLL_RUN_REQUESTED, "/hps/gateway", "police",
                       {"period": "2026-10", "requested_by": "finance"})
     with pytest.raises(Unprocessable, match="not a tenant in 2026-10"):
         hr.apply(payroll.run_key("2026-10", "police"), run)
+
+
+def test_payroll_for_a_tenant_with_no_head_count_charges_nothing_and_refuses_nothing():
+    registry_ = Registry.load()
+    council = registry_.tenants["council"]
+    no_staff = council.model_copy(update={"figures": tuple(f.model_copy(update={"staff": 0}) for f in council.figures)})
+    empty = Registry({**registry_.tenants, "council": no_staff}, registry_.agreements, registry_.unit)
+    hr = Worker("hr", lambda catalogue, codec_, _: payroll.handlers(catalogue, codec_, empty))
+    run = codec.build(PAYROLL_RUN_REQUESTED, "/hps/gateway", "council", {"period": "2026-10", "requested_by": "finance"})
+    key = payroll.run_key("2026-10", "council")
+    assert hr.apply(key, run) == []
+    assert hr.table[key] == {"payroll": None, "tenant": "council"}  # run: asking again charges nothing either
+    assert hr.apply(key, run.model_copy(update={"id": uuid.uuid4()})) == []

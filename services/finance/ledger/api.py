@@ -15,14 +15,15 @@ from services.finance.ledger import render
 from services.finance.ledger import tables as t
 from services.finance.ledger.closing import PeriodClosed
 from services.finance.ledger.entries import Unpostable, check_period
-from shared import lifecycle
 from shared.api.app import publish, publish_once
 from shared.api.auth import Principal, PrincipalDep, require
 from shared.api.errors import ApiError
 from shared.contracts import ChargeRecorded, SharedCostRecorded
+from shared.contracts.names import CHARGE_RECORDED, SHARED_COST_RECORDED
 from shared.fields import Code, Line, Period, Prose
 from shared.idempotency import Command
 from shared.money import PENNY, round_pence
+from shared.request_engine import lifecycle
 from shared.topics import CHARGES, SERVICES, SHARED_COSTS
 
 router = APIRouter(prefix="/v1/finance")
@@ -58,7 +59,7 @@ async def record_shared_cost(body: NewSharedCost, request: Request, who: Princip
         raise ApiError(422, "invalid", str(exc), "period") from None
     cost_id = uuid5(lifecycle.NAMESPACE, f"shared-cost/{idempotency_key}") if idempotency_key else uuid4()
     cost = SharedCostRecorded(cost_id=cost_id, recorded_by=who.name, **body.model_dump())
-    event = request.app.state.codec.build("uk.hps.finance.shared-cost.recorded", "/hps/finance",
+    event = request.app.state.codec.build(SHARED_COST_RECORDED, "/hps/finance",
                                           request.app.state.registry.unit.code, cost, subject=str(cost_id),
                                           id=uuid5(lifecycle.NAMESPACE, f"event/{cost_id}"))
     command = Command(SHARED_COSTS, body.service, event)
@@ -87,7 +88,7 @@ async def correct(body: Correction, request: Request, who: PrincipalDep) -> dict
         quantity=quantity, unit_price=round_pence(body.amount / quantity), amount=body.amount,
         cost_centre=original["cost_centre"], period=original["period"], request_id=original["request_id"],
         description=f"Correction: {body.reason}"[:200], corrects=original["charge_id"])
-    event = request.app.state.codec.build("uk.hps.finance.charge.recorded", "/hps/finance", original["tenant"],
+    event = request.app.state.codec.build(CHARGE_RECORDED, "/hps/finance", original["tenant"],
                                           correction, subject=original["charge_id"])
     await publish(request, CHARGES, event, original["tenant"])
     return {"charge_id": str(correction.charge_id), "corrects": original["charge_id"], "status": "accepted"}

@@ -10,10 +10,10 @@ from services.finance.ledger.book import Ledger
 from services.finance.ledger.closing import MonthEnd
 from services.finance.ledger.engine import RechargeEngine
 from services.finance.ledger.schema import upgrade
-from shared import bus
 from shared.api import app as api_app
 from shared.db import engine
 from shared.idempotency import IdempotencyKeys
+from shared.kafka import bus
 from shared.settings import Settings
 
 

@@ -5,8 +5,9 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, insert, select
 
 from services.finance.ledger import tables as t
-from services.finance.ledger.entries import CHARGE, Conflict, charge_row, pair, statement_period
+from services.finance.ledger.entries import Conflict, charge_row, pair, statement_period
 from shared.contracts import ChargeRecorded
+from shared.contracts.names import CHARGE_RECORDED as CHARGE
 from shared.events import Event
 
 

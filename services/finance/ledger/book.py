@@ -9,8 +9,6 @@ from sqlalchemy.exc import IntegrityError
 from services.finance.ledger import tables as t
 from services.finance.ledger.batch import Batch
 from services.finance.ledger.entries import (
-    CHARGE,
-    SHARED_COST,
     Conflict,
     Unpostable,
     apportion_cost,
@@ -23,6 +21,8 @@ from services.finance.ledger.entries import (
     statement_period,
 )
 from shared.contracts import ChargeRecorded, SharedCostRecorded
+from shared.contracts.names import CHARGE_RECORDED as CHARGE
+from shared.contracts.names import SHARED_COST_RECORDED as SHARED_COST
 from shared.events import Event
 from shared.fields import first_day
 from shared.tenants import Registry, RegistryError

@@ -4,8 +4,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from services.finance.ledger.book import Ledger
 from shared import metrics
-from shared.consuming import Refusals, Runner
 from shared.events import EventCodec, InvalidEvent
+from shared.kafka.consuming import Refusals, Runner
 from shared.logging import get_logger
 from shared.topics import CHARGES, SHARED_COSTS
 

@@ -14,8 +14,6 @@ from shared.events import Event
 from shared.fields import first_day
 from shared.tenants import Registry, RegistryError
 
-CHARGE = "uk.hps.finance.charge.recorded"
-SHARED_COST = "uk.hps.finance.shared-cost.recorded"
 ZERO = Decimal("0.00")
 
 

@@ -4,7 +4,16 @@ from datetime import datetime, timedelta
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from shared.catalogue import Catalogue, CatalogueError
-from shared.contracts import Action, ChargeRecorded, RequestSnapshot, RequestSubmitted, Status, TransitionRequested
+from shared.contracts import (
+    Action,
+    Change,
+    ChargeRecorded,
+    RequestSnapshot,
+    RequestSubmitted,
+    Status,
+    TransitionRequested,
+)
+from shared.events import Event
 
 S, A = Status, Action
 PARTNER = frozenset({"partner", "budget-holder"})
@@ -23,8 +32,12 @@ NAMESPACE = uuid5(NAMESPACE_URL, "https://hps.example/back-office")
 
 
 class IllegalTransition(ValueError):
-    def __init__(self, status: Status, action: str, allowed: list[str], why: str = ""):
-        self.status, self.action, self.allowed = status, action, allowed
+    """A transition the request cannot take: `illegal_transition` (its status or the actor's role
+    does not allow it) or `invalid` (what came with it breaks a rule; `field` names it)."""
+
+    def __init__(self, status: Status, action: str, allowed: list[str], why: str = "", field: str | None = None):
+        self.status, self.action, self.allowed, self.field = status, action, allowed, field
+        self.code = "invalid" if field else "illegal_transition"
         super().__init__(why or f"cannot {action} a request that is {status}; allowed: {', '.join(allowed) or 'none'}")
 
 
@@ -32,39 +45,53 @@ def allowed(status: Status, role: str) -> list[str]:
     return [action.value for action, (roles, _) in RULES.get(status, {}).items() if role in roles]
 
 
-def submit(cmd: RequestSubmitted, catalogue: Catalogue, now: datetime) -> RequestSnapshot:
+def ever_allowed(action: Action, role: str) -> bool:
+    """Whether `role` may take `action` in some status: if not, no state of the request can change that."""
+    return any(role in roles for rules in RULES.values() for a, (roles, _) in rules.items() if a is action)
+
+
+def roles_for(action: Action) -> list[str]:
+    return sorted({r for rules in RULES.values() for a, (roles, _) in rules.items() if a is action for r in roles})
+
+
+def submit(cmd: RequestSubmitted, catalogue: Catalogue, event: Event) -> RequestSnapshot:
     request_type = catalogue.type(cmd.request_type)
     request_type.check(cmd.requested)
     _, _, estimate = request_type.price.price(cmd.requested)
     return RequestSnapshot(
         **cmd.model_dump(),
         status=S.AWAITING_APPROVAL if request_type.needs_approval(cmd.requested) else S.SUBMITTED,
-        updated_at=now,
+        updated_at=event.time,
         sla_due_at=cmd.submitted_at + catalogue.sla_for(cmd.request_type, cmd.priority),
         amount=estimate,
         version=1,
+        change=Change(action="submit", actor=cmd.submitted_by, command_id=event.id),
     )
 
 
 def transition(request: RequestSnapshot, cmd: TransitionRequested, catalogue: Catalogue,
-               now: datetime) -> RequestSnapshot:
+               event: Event) -> RequestSnapshot:
+    """The request after `cmd` (carried by `event`), or IllegalTransition saying why not."""
+    now = event.time
     rules = RULES.get(request.status, {})
     roles, target = rules.get(cmd.action, (frozenset(), None))
     if cmd.actor_role not in roles:
         raise IllegalTransition(request.status, cmd.action, allowed(request.status, cmd.actor_role))
     changes: dict = {"status": target, "updated_at": now, "version": request.version + 1,
-                     "status_reason": cmd.reason}
+                     "status_reason": cmd.reason,
+                     "change": Change(action=cmd.action.value, actor=cmd.actor, command_id=event.id)}
     if cmd.action is A.REJECT and not cmd.reason:
-        raise IllegalTransition(request.status, cmd.action, [], "a rejection needs a reason")
+        raise IllegalTransition(request.status, cmd.action, [], "reason: a rejection needs a reason", "reason")
     if cmd.action is A.COMPLETE:
         request_type = catalogue.type(request.request_type)
         if cmd.delivered is None:
-            raise IllegalTransition(request.status, cmd.action, [],
-                                    f"complete needs the {request_type.price.measure} delivered")
+            measure = request_type.price.measure
+            raise IllegalTransition(request.status, cmd.action, [], f"{measure}: complete needs the {measure} delivered",
+                                    measure)
         try:
-            request_type.check(cmd.delivered, "delivered.")
+            request_type.check(cmd.delivered)
         except CatalogueError as exc:
-            raise IllegalTransition(request.status, cmd.action, [], str(exc)) from None
+            raise IllegalTransition(request.status, cmd.action, [], str(exc), str(exc).split(":")[0]) from None
         _, _, amount = request_type.price.price(cmd.delivered)
         changes |= {"delivered": cmd.delivered, "amount": amount,
                     "charge_period": cmd.period or now.strftime("%Y-%m")}

@@ -1,7 +1,7 @@
 """A service worker: consume its requests topic, call the handler, emit, remember, commit.
 
 No business rules here. Per partition, messages are handled one at a time in order, inside the
-one consumer runner (shared/consuming.py). For each message the worker first publishes what the
+one consumer runner (shared/kafka/consuming.py). For each message the worker first publishes what the
 handler emits (acknowledged by the broker), then stores the new state, then the runner commits
 the offset: a crash anywhere in between redelivers the message, the handler emits the same event
 ids again, and consumers deduplicate them.
@@ -16,18 +16,20 @@ from uuid import uuid4
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from fastapi import FastAPI
 
-from shared import bus, lifecycle, metrics
+from shared import metrics
 from shared.api import app as api_app
 from shared.catalogue import Catalogue
 from shared.catalogue import load as load_catalogue
-from shared.consuming import Runner
-from shared.contracts import RequestSnapshot, SlaCheck, type_name
+from shared.contracts import RequestEvent, RequestSnapshot, SlaCheck
 from shared.db import engine
 from shared.events import EventCodec
+from shared.kafka import bus
+from shared.kafka.consuming import Runner
 from shared.logging import get_logger
-from shared.request_handlers import Handler, RequestHandlers, Unprocessable
+from shared.request_engine import lifecycle
+from shared.request_engine.handlers import Handler, RequestHandlers, Unprocessable
+from shared.request_engine.state import StateStore
 from shared.settings import Settings
-from shared.state_store import StateStore
 from shared.tenants import Registry
 from shared.topics import SERVICES, requests_topic
 
@@ -72,7 +74,7 @@ class Worker:
         while True:
             await asyncio.sleep(self.sla_interval_s)
             for key, tenant in self.store.overdue(datetime.now(UTC)):
-                check = self.codec.build(type_name(self.service, "request.sla-check"), f"/hps/{self.service}", tenant,
+                check = self.codec.build(RequestEvent.SLA_CHECK.of(self.service), f"/hps/{self.service}", tenant,
                                          SlaCheck(request_id=key), subject=key, id=uuid4())
                 await bus.publish(self.producer, self.codec, self.topic, check, key)
 

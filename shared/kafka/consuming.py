@@ -17,7 +17,8 @@ from typing import TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from sqlalchemy import exc as sql
 
-from shared import bus, faults, metrics
+from shared import faults, metrics
+from shared.kafka import bus
 from shared.logging import get_logger
 
 # Faults of the infrastructure, not of the message: retried until they pass.

@@ -1,0 +1,73 @@
+"""The commands the gateway accepted and what became of them, as callers read them at their Location."""
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from services.gateway.store import Requests, scoped
+from services.gateway.tables import commands
+from shared.api.auth import Principal
+from shared.api.outcomes import Outcome
+
+# The status an API answers each of the workers' refusals with.
+HTTP_STATUS = {"illegal_transition": 409, "invalid": 422, "not_found": 404}
+
+
+def location(command_id: str) -> str:
+    return f"/v1/commands/{command_id}"
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What the gateway knows for certain of a request it accepted: whose it is, of what type."""
+
+    tenant: str
+    service: str
+    request_type: str
+
+
+class Commands:
+    def __init__(self, engine: Engine, requests: Requests):
+        self.engine, self.requests = engine, requests
+
+    def pending(self, command_id: str, request_id: str, tenant: str, service: str, action: str, actor: str,
+                requested_at: datetime, request_type: str | None = None) -> None:
+        """Record a command just published; if its owner has decided already, that stands."""
+        try:
+            with self.engine.begin() as c:
+                c.execute(insert(commands).values(
+                    command_id=command_id, request_id=request_id, tenant=tenant, service=service,
+                    request_type=request_type, action=action, actor=actor, requested_at=requested_at, state="pending"))
+        except IntegrityError:
+            with self.engine.begin() as c:  # decided first (or a retry): keep the decision, add what only we know
+                c.execute(commands.update().where(commands.c.command_id == command_id)
+                          .values(requested_at=requested_at, request_type=request_type))
+
+    def submitted(self, principal: Principal, request_id: str) -> Submitted | None:
+        """A request this caller may see that the gateway accepted, before the read model shows it."""
+        c_ = commands.c
+        with self.engine.connect() as c:
+            row = c.execute(scoped(select(c_.tenant, c_.service, c_.request_type), principal, commands).where(
+                c_.request_id == request_id, c_.action == "submit", c_.request_type.is_not(None))).first()
+        return Submitted(row.tenant, row.service, row.request_type) if row else None
+
+    def outcome(self, principal: Principal, command_id: str) -> Outcome | None:
+        with self.engine.connect() as c:
+            row = c.execute(scoped(select(commands), principal, commands)
+                            .where(commands.c.command_id == command_id)).mappings().first()
+        if row is None:
+            return None
+        error = json.loads(row["error"]) if row["error"] else None
+        view = self.requests.get(principal, row["request_id"]) if row["state"] == "applied" else None
+        resource = {"command_id": command_id, "state": row["state"], "location": location(command_id),
+                    "request_id": row["request_id"], "action": row["action"], "requested_by": row["actor"],
+                    "requested_at": _iso(row["requested_at"]), "decided_at": _iso(row["decided_at"]),
+                    "result": view.as_json() if view else None, "error": error}
+        return Outcome(row["state"], resource, error, HTTP_STATUS.get(error["code"], 409) if error else 200)
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.replace(tzinfo=at.tzinfo or UTC).isoformat() if at else None

@@ -1,0 +1,75 @@
+"""The ledger's event payloads: charges, shared costs (and credits), withdrawals, refusals."""
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal
+from uuid import UUID
+
+from pydantic import Field, model_validator
+
+from shared.contracts.base import Data
+from shared.fields import Code, CostCentre, Line, Period, Pounds, Prose
+
+Basis = Literal["staff", "sites", "budget", "fixed", "usage"]
+
+
+class ChargeRecorded(Data):
+    charge_id: UUID
+    service: Code
+    request_type: Code
+    kind: Literal["request", "recurring", "correction"] = "request"
+    quantity: Decimal = Field(gt=0, decimal_places=2)
+    unit_price: Pounds
+    amount: Pounds
+    cost_centre: CostCentre
+    period: Period
+    request_id: UUID | None = None
+    description: Prose(200, min_length=0) = ""
+    corrects: UUID | None = None
+    amount_set_by_hand: bool = Field(default=False, description="a correction whose amount is not quantity × unit "
+                                                                "price: finance set it, and the statement says so")
+
+
+class SharedCostRecorded(Data):
+    """A cost of the shared unit, or (a negative amount, with a reason) a credit or refund to share."""
+
+    cost_id: UUID
+    service: Code
+    description: Prose(500)
+    amount: Pounds = Field(ge=-100_000_000, le=100_000_000)
+    period: Period
+    basis: Basis
+    recorded_by: Line()
+    incurred_on: date | None = None
+    reason: Prose(500) | None = Field(default=None, description="why: required for a credit or refund")
+
+    @model_validator(mode="after")
+    def _credit_has_reason(self) -> "SharedCostRecorded":
+        if self.amount == 0:
+            raise ValueError("amount: a shared cost of £0.00 shares nothing")
+        if self.amount < 0 and not self.reason:
+            raise ValueError("reason: a credit or refund (a negative amount) needs a reason")
+        return self
+
+
+class SharedCostWithdrawn(Data):
+    """Take a recorded shared cost back (a reversal of its shares, never an update); with
+    `rebasis`, the same cost is recorded again under `replacement_id` on the new basis."""
+
+    cost_id: UUID
+    service: Code
+    reason: Prose(500)
+    withdrawn_by: Line()
+    rebasis: Basis | None = None
+    replacement_id: UUID | None = None
+
+
+class FinanceCommandRefused(Data):
+    """An event the ledger would not post, told to whoever asked: the reason and what to do."""
+
+    command_id: UUID = Field(description="the id of the event refused")
+    command: Line(100) = Field(description="its event type")
+    subject: Line(100) | None = Field(default=None, description="the charge or cost it concerned")
+    code: Code
+    reason: Prose(4000)
+    refused_at: datetime
