@@ -61,11 +61,14 @@ class Commands:
         if row is None:
             return None
         error = json.loads(row["error"]) if row["error"] else None
-        view = self.requests.get(principal, row["request_id"]) if row["state"] == "applied" else None
+        result = json.loads(row["result"]) if row["result"] else None
+        if row["state"] == "applied" and result is None:
+            view = self.requests.get(principal, row["request_id"])
+            result = view.as_json() if view else None
         resource = {"command_id": command_id, "state": row["state"], "location": location(command_id),
                     "request_id": row["request_id"], "action": row["action"], "requested_by": row["actor"],
                     "requested_at": _iso(row["requested_at"]), "decided_at": _iso(row["decided_at"]),
-                    "result": view.as_json() if view else None, "error": error}
+                    "result": result, "error": error}
         return Outcome(row["state"], resource, error, HTTP_STATUS.get(error["code"], 409) if error else 200)
 
 

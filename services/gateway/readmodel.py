@@ -4,7 +4,8 @@ each request as it is, its history, and the outcome of every command."""
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord
 
 from services.gateway.store import Requests
-from shared.contracts import RequestEvent, RequestSnapshot, TransitionRefused
+from shared.contracts import PayrollCharged, RequestEvent, RequestSnapshot, TransitionRefused
+from shared.contracts.names import PAYROLL_CHARGED
 from shared.events import EventCodec
 from shared.kafka.consuming import Runner
 from shared.topics import SERVICES, events_topic
@@ -41,6 +42,8 @@ def runner(bootstrap: str, group: str, codec: EventCodec, requests: Requests,
         elif kind is RequestEvent.TRANSITION_REFUSED:
             service = message.topic.removesuffix(".events")
             requests.refused(str(event.id), event.tenant, service, TransitionRefused.model_validate(event.data), at)
+        elif event.type == PAYROLL_CHARGED:
+            requests.payroll_charged(event.tenant, PayrollCharged.model_validate(event.data), at)
         else:
             requests.skipped(at)
 

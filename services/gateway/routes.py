@@ -5,6 +5,7 @@ whose request it is, the shape of the body, the catalogue); the request's worker
 and its decision is the command's outcome (services/gateway/commands.py).
 """
 
+import time
 from typing import Annotated
 from uuid import UUID, uuid4, uuid5
 
@@ -180,19 +181,29 @@ async def move(request_id: UUID, body: TransitionBody, request: Request, who: Pr
     return await _answer(request, who, str(event.id), wait_s)
 
 
-@router.post("/payroll/runs", status_code=202, response_model=PayrollRunAccepted)
-async def payroll_run(body: PayrollRun, request: Request, who: PrincipalDep) -> PayrollRunAccepted:
-    """Charge every tenant's payroll for a period; asking twice charges once."""
+@router.post("/payroll/runs", status_code=202, response_model=PayrollRunAccepted,
+             responses={200: {"model": PayrollRunAccepted, "description": "waited: every tenant's run decided"}})
+async def payroll_run(body: PayrollRun, request: Request, who: PrincipalDep, wait_s: WaitSeconds) -> JSONResponse:
+    """Charge every tenant's payroll for a period; asking twice charges once. One command per
+    tenant; with ?wait=N the answer is 200 once HR has answered for every one of them."""
     if not (who.role == "finance" or (who.role == "staff" and who.service == "hr")):
         raise ApiError(403, "forbidden", "payroll runs are started by finance or HR staff")
     state = request.app.state
     tenants = [t.code for t in state.registry.active(first_day(body.period))]
+    ids = []
     for tenant in tenants:
         key = f"payroll/{body.period}/{tenant}"
         event = state.codec.build(PAYROLL_RUN_REQUESTED, "/hps/gateway", tenant,
                                   {"period": body.period, "requested_by": who.name}, subject=key)
         await publish(request, requests_topic("hr"), event, key)
-    return PayrollRunAccepted(period=body.period, tenants=tenants)
+        state.commands.pending(str(event.id), key, tenant, "hr", "payroll", who.name, state.clock())
+        ids.append(str(event.id))
+    deadline = time.monotonic() + wait_s  # one wait for the whole run
+    outcomes = [await settle(state.commands.outcome(who, i), lambda i=i: state.commands.outcome(who, i),
+                             deadline - time.monotonic()) for i in ids]
+    decided = wait_s > 0 and all(o.state != "pending" for o in outcomes)
+    return JSONResponse({"period": body.period, "tenants": tenants, "commands": [o.resource for o in outcomes]},
+                        200 if decided else 202)
 
 
 @router.get("/catalogue")

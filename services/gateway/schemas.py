@@ -73,8 +73,11 @@ class PayrollRun(_Body):
 
 
 class PayrollRunAccepted(BaseModel):
+    """One command per tenant, each with its outcome: what HR charged it (or had charged before)."""
+
     period: str
     tenants: list[str]
+    commands: list[CommandOutcome]
 
 
 class Page(BaseModel):

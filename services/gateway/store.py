@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.gateway.tables import commands, history, positions, request_views
 from shared.api.auth import Principal
-from shared.contracts import RequestSnapshot, TransitionRefused
+from shared.contracts import PayrollCharged, RequestSnapshot, TransitionRefused
 from shared.db import upsert
 
 
@@ -129,6 +129,14 @@ class Requests:
                 _decide(c, str(refusal.command_id), "refused", error, request_id=request_id, tenant=tenant,
                         service=service, action=refusal.action.value, actor=refusal.actor or "", at=when)
 
+    def payroll_charged(self, tenant: str, charged: PayrollCharged, at: tuple[str, int, int]) -> None:
+        """HR's answer to a tenant's payroll run: the run's command is applied, with what it charged."""
+        with self.engine.begin() as c:
+            self.advance(c, *at)
+            _decide(c, str(charged.command_id), "applied", None, request_id=f"payroll/{charged.period}/{tenant}",
+                    tenant=tenant, service="hr", action="payroll", actor="", at=datetime.now(UTC),
+                    result=charged.model_dump(mode="json"))
+
     def skipped(self, at: tuple[str, int, int]) -> None:
         with self.engine.begin() as c:
             self.advance(c, *at)
@@ -140,9 +148,11 @@ def _record(c: Connection, line: dict) -> None:
         c.execute(insert(history).values(**line))
 
 
-def _decide(c: Connection, command_id: str, state: str, error: dict | None, **known) -> None:
+def _decide(c: Connection, command_id: str, state: str, error: dict | None, result: dict | None = None,
+            **known) -> None:
     """The owner's decision on a command, whether or not the gateway that took it has recorded it yet."""
-    decision = {"state": state, "decided_at": known["at"], "error": json.dumps(error) if error else None}
+    decision = {"state": state, "decided_at": known["at"], "error": json.dumps(error) if error else None,
+                "result": json.dumps(result) if result else None}
     if c.execute(update(commands).where(commands.c.command_id == command_id).values(**decision)).rowcount:
         return
     try:

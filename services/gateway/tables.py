@@ -41,11 +41,12 @@ history = Table(
     Index("ix_gateway_history_request", "request_id", "at"),
 )
 
-# Each command the gateway accepted (a submission, a transition), pending until its owner decides.
+# Each command the gateway accepted (a submission, a transition, a tenant's payroll run), pending
+# until its owner decides.
 commands = Table(
     "gateway_commands", metadata,
     Column("command_id", String(36), primary_key=True),
-    Column("request_id", String(36), nullable=False),
+    Column("request_id", String(64), nullable=False),  # or the payroll run's key
     Column("tenant", String(32), nullable=False),
     Column("service", String(32), nullable=False),
     Column("request_type", String(64)),
@@ -55,6 +56,7 @@ commands = Table(
     Column("state", String(16), nullable=False),  # pending | applied | refused
     Column("decided_at", DateTime(timezone=True)),
     Column("error", Text),  # the owner's refusal, as the API answers it (JSON)
+    Column("result", Text),  # what the owner reported doing, where there is no request to show (JSON)
     Index("ix_gateway_commands_request", "request_id", "action"),
 )
 

@@ -15,6 +15,7 @@ from shared.contracts.finance import (
 from shared.contracts.names import (
     CHARGE_RECORDED,
     FINANCE_COMMAND_REFUSED,
+    PAYROLL_CHARGED,
     PAYROLL_RUN_REQUESTED,
     SHARED_COST_RECORDED,
     SHARED_COST_WITHDRAWN,
@@ -24,6 +25,7 @@ from shared.contracts.requests import (
     Action,
     Change,
     Measures,
+    PayrollCharged,
     PayrollRunRequested,
     Priority,
     RequestSnapshot,
@@ -36,7 +38,7 @@ from shared.contracts.requests import (
 )
 
 __all__ = ["Action", "Basis", "Change", "ChargeRecorded", "Data", "EVENT_TYPES", "EventType", "FinanceCommandRefused",
-           "Measures", "PayrollRunRequested", "Priority", "RequestEvent", "RequestSnapshot", "RequestSubmitted",
+           "Measures", "PayrollCharged", "PayrollRunRequested", "Priority", "RequestEvent", "RequestSnapshot", "RequestSubmitted",
            "SharedCostRecorded", "SharedCostWithdrawn", "SlaBreached", "SlaCheck", "Status", "TransitionRefused",
            "TransitionRequested"]
 
@@ -71,6 +73,8 @@ EVENT_TYPES: dict[str, EventType] = {
                       "the {service} worker's own clock asking whether an open request is overdue"),
         EventType(PAYROLL_RUN_REQUESTED, topics.requests_topic("hr"), PayrollRunRequested,
                   "payroll/period/tenant", "charge a tenant's monthly payroll for a period (once, however often asked)"),
+        EventType(PAYROLL_CHARGED, topics.events_topic("hr"), PayrollCharged, "payroll/period/tenant",
+                  "what a payroll run charged a tenant, or had charged before: the run's outcome"),
         EventType(CHARGE_RECORDED, topics.CHARGES, ChargeRecorded, "tenant",
                   "a tenant-tagged charge for work done (completed request, recurring payroll, correction)"),
         EventType(SHARED_COST_RECORDED, topics.SHARED_COSTS, SharedCostRecorded, "service",

@@ -29,6 +29,7 @@ class RequestEvent(StrEnum):
 
 
 PAYROLL_RUN_REQUESTED = f"{PREFIX}.hr.payroll.run-requested"
+PAYROLL_CHARGED = f"{PREFIX}.hr.payroll.charged"
 CHARGE_RECORDED = f"{PREFIX}.finance.charge.recorded"
 SHARED_COST_RECORDED = f"{PREFIX}.finance.shared-cost.recorded"
 SHARED_COST_WITHDRAWN = f"{PREFIX}.finance.shared-cost.withdrawn"

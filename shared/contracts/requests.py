@@ -127,6 +127,17 @@ class PayrollRunRequested(Data):
     requested_by: Line()
 
 
+class PayrollCharged(Data):
+    """HR's answer to a payroll run for one tenant: what it charged (or charged already)."""
+
+    period: Period
+    payslips: int = Field(ge=0)
+    amount: Pounds = Field(description="0.00 for a tenant with no staff on the payroll")
+    charge_id: UUID | None = Field(default=None, description="the charge raised; none when nothing was owed")
+    command_id: UUID = Field(description="the payroll run-requested event answered")
+    charged_before: bool = Field(default=False, description="an earlier run of the period had charged it already")
+
+
 class SlaBreached(Data):
     request_id: UUID
     service: Code

@@ -182,6 +182,26 @@ async def test_payroll_is_charged_once_per_period_even_when_run_twice(platform, 
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
 
 
+def test_a_payroll_run_waited_for_answers_what_each_tenant_was_charged(as_):
+    finance = as_("dev-finance")
+    first = finance.http.post("/v1/payroll/runs", json={"period": "2026-07"}, params={"wait": "15"})
+    assert first.status_code == 200, first.text
+    charged = {c["result"]["command_id"]: c for c in first.json()["commands"]}
+    council = next(c for c in first.json()["commands"] if c["request_id"] == "payroll/2026-07/council")
+    assert council["state"] == "applied" and council["command_id"] in charged
+    assert (council["result"]["payslips"], council["result"]["amount"], council["result"]["charged_before"]) == \
+        (3900, "25350.00", False)
+    # Asked again: each tenant's command is answered, and says the period was charged already.
+    again = finance.http.post("/v1/payroll/runs", json={"period": "2026-07"}, headers={"Prefer": "wait=15"})
+    assert again.status_code == 200, again.text
+    assert all(c["result"]["charged_before"] for c in again.json()["commands"])
+    one = again.json()["commands"][0]
+    assert finance.http.get(one["location"]).json()["state"] == "applied"
+    # Without waiting: 202, each command pending at its Location.
+    later = finance.http.post("/v1/payroll/runs", json={"period": "2026-07"})
+    assert later.status_code == 202 and {c["state"] for c in later.json()["commands"]} <= {"pending", "applied"}
+
+
 async def test_a_poison_message_is_dead_lettered_and_the_worker_goes_on(platform, as_):
     producer = AIOKafkaProducer(bootstrap_servers=platform.bootstrap, acks="all")
     await producer.start()

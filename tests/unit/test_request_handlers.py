@@ -9,7 +9,7 @@ import pytest
 from services.hr import payroll
 from shared.catalogue import Catalogue, load_all
 from shared.contracts import RequestEvent, RequestSnapshot
-from shared.contracts.names import PAYROLL_RUN_REQUESTED
+from shared.contracts.names import PAYROLL_CHARGED, PAYROLL_RUN_REQUESTED
 from shared.events import EventCodec
 from shared.request_engine.handlers import RequestHandlers, Unprocessable
 from shared.tenants import Registry
@@ -211,10 +211,16 @@ def test_payroll_is_charged_once_per_tenant_and_period():
     run = codec.build(PAYROLL_RUN_REQUESTED, "/hps/gateway", "council",
                       {"period": "2026-10", "requested_by": "finance"})
     key = payroll.run_key("2026-10", "council")
-    [(topic, tenant_key, charge)] = hr.apply(key, run)
+    [(topic, tenant_key, charge), (answer_topic, answer_key, answer)] = hr.apply(key, run)
     assert (topic, tenant_key) == ("finance.charges", "council")
     assert charge.data["quantity"] == "3900" and charge.data["amount"] == "25350.00"
-    assert hr.apply(key, run.model_copy(update={"id": uuid.uuid4()})) == []
+    # The run's outcome, for whoever asked: what was charged, under the run's command id.
+    assert (answer_topic, answer_key, answer.type) == ("hr.events", key, PAYROLL_CHARGED)
+    assert answer.data == {"period": "2026-10", "payslips": 3900, "amount": "25350.00",
+                           "charge_id": charge.data["charge_id"], "command_id": str(run.id), "charged_before": False}
+    again = run.model_copy(update={"id": uuid.uuid4()})
+    [(_, _, answer)] = hr.apply(key, again)  # nothing charged twice; told so
+    assert (answer.data["charged_before"], answer.data["command_id"]) == (True, str(again.id))
 
 
 def test_payroll_for_a_tenant_not_yet_joined_is_unprocessable():
@@ -233,6 +239,8 @@ def test_payroll_for_a_tenant_with_no_head_count_charges_nothing_and_refuses_not
     hr = Worker("hr", lambda catalogue, codec_, _: payroll.handlers(catalogue, codec_, empty))
     run = codec.build(PAYROLL_RUN_REQUESTED, "/hps/gateway", "council", {"period": "2026-10", "requested_by": "finance"})
     key = payroll.run_key("2026-10", "council")
-    assert hr.apply(key, run) == []
+    [(topic, _, answer)] = hr.apply(key, run)  # no charge, no refusal: an outcome saying nothing was owed
+    assert topic == "hr.events" and (answer.data["payslips"], answer.data["amount"]) == (0, "0.00")
     assert hr.table[key] == {"payroll": None, "tenant": "council"}  # run: asking again charges nothing either
-    assert hr.apply(key, run.model_copy(update={"id": uuid.uuid4()})) == []
+    [(topic, _, _)] = hr.apply(key, run.model_copy(update={"id": uuid.uuid4()}))
+    assert topic == "hr.events"
