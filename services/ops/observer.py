@@ -8,6 +8,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 
 from services.ops.figures import Figures, Seen
 from services.ops.lag import OBSERVER_GROUP
+from shared.contracts import RequestEvent
 from shared.kafka.consuming import Runner
 from shared.topics import BY_NAME, DEAD_LETTERS, TOPICS
 
@@ -83,7 +84,7 @@ class Observer:
         [message] = messages
         event = seen(message)
         self.figures.record(event)
-        if event.type.endswith(".request.sla-breached"):
+        if RequestEvent.kind(event.type) is RequestEvent.SLA_BREACHED:
             data = json.loads(message.value).get("data", {})
             self.figures.record_breach({"at": event.at, "tenant": event.tenant, "service": event.service,
                                         "request_id": data.get("request_id"), "priority": data.get("priority"),
