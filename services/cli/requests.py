@@ -120,9 +120,22 @@ def transition(request_id: str, action: str = typer.Argument(..., help="accept, 
 
 
 @payroll.command("run")
-def payroll_run(period: str, token: str = TokenOption) -> None:
-    """Charge every tenant's payroll for PERIOD (YYYY-MM); running it again charges nothing more."""
+def payroll_run(period: str, wait: float = WaitOption, token: str = TokenOption) -> None:
+    """Charge every tenant's payroll for PERIOD (YYYY-MM); running it again charges nothing more.
+    Prints what each tenant was charged, once HR has answered for all of them."""
+    params = {"wait": f"{wait:g}s"} if wait > 0 else None
     try:
-        _show(api(token).call("POST", "/v1/payroll/runs", json={"period": period}))
+        run = api(token).call("POST", "/v1/payroll/runs", json={"period": period}, params=params)
     except (ApiFailure, httpx.HTTPError) as exc:
         raise fail(exc)
+    for command in run["commands"]:
+        tenant = command["request_id"].rsplit("/", 1)[-1]
+        charged = command["result"]
+        if charged is None:
+            typer.echo(f"{tenant:<10} {command['state']:<8} {command['location']}")
+        else:
+            typer.echo(f"{tenant:<10} {charged['payslips']:>6} payslips  £{charged['amount']:>10}"
+                       f"{'  (charged before)' if charged['charged_before'] else ''}")
+    if wait > 0 and any(c["state"] == "pending" for c in run["commands"]):
+        typer.echo(f"still pending after {wait:g}s", err=True)
+        raise typer.Exit(3)

@@ -32,6 +32,11 @@ def test_a_partner_submits_and_staff_work_the_request_from_the_shell(platform):
 
     accepted = hps(platform, "requests", "transition", request["request_id"], "accept", token="dev-staff-it")
     assert accepted.returncode == 0 and json.loads(accepted.stdout)["status"] == "accepted", accepted.stderr
+    history = hps(platform, "requests", "history", request["request_id"], token="dev-council")
+    lines = history.stdout.splitlines()
+    assert history.returncode == 0 and len(lines) == 3, history.stdout
+    assert "submit" in lines[0] and "REFUSED (submitted)" in lines[1] and "IT service desk" in lines[1]
+    assert "accept" in lines[2] and "accepted" in lines[2]
 
     hidden = hps(platform, "requests", "show", request["request_id"], token="dev-hospital")
     assert hidden.returncode == 1 and "404" in hidden.stderr
@@ -139,7 +144,9 @@ async def test_payroll_is_run_by_hr_staff_and_refused_to_it_staff_from_the_shell
     assert "403" in refused.stderr and "payroll runs are started by finance or HR staff" in refused.stderr
     ran = hps(platform, "payroll", "run", "2024-05", token="dev-staff-hr")
     assert ran.returncode == 0, ran.stderr
-    assert json.loads(ran.stdout) == {"period": "2024-05", "tenants": ["council", "ccg", "hospital"]}
+    charged = [line.split() for line in ran.stdout.splitlines()]
+    assert [line[0] for line in charged] == ["council", "ccg", "hospital"], ran.stdout
+    assert charged[0][1:5] == ["3900", "payslips", "£", "25350.00"]  # 3,900 payslips at £6.50, HR's answer
     # Both answers came after anything was published: HR was asked by its own staff, never by IT.
     runs = [json.loads(m.value)["data"] for m in await read_all(platform.bootstrap, "hr.requests")
             if b"payroll.run-requested" in m.value]
