@@ -42,8 +42,9 @@ class Commands:
                     command_id=command_id, request_id=request_id, tenant=tenant, service=service,
                     request_type=request_type, action=action, actor=actor, requested_at=requested_at, state="pending"))
         except IntegrityError:
-            with self.engine.begin() as c:  # decided first (or a retry): keep the decision, add what only we know
-                c.execute(commands.update().where(commands.c.command_id == command_id)
+            with self.engine.begin() as c:  # decided first: keep the decision, add what only we know (a retry: as it was)
+                c.execute(commands.update().where(commands.c.command_id == command_id,
+                                                  commands.c.requested_at.is_(None))
                           .values(requested_at=requested_at, request_type=request_type))
 
     def submitted(self, principal: Principal, request_id: str) -> Submitted | None:
