@@ -5,10 +5,13 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
+from services.finance.ledger import api as finance_api
 from services.gateway import proxy, readmodel, store, tables
-from services.gateway.commands import Commands
-from services.gateway.routes import router
+from services.gateway.commands import HTTP_STATUS, Commands
+from services.gateway.routes import move, router
+from services.ops import api as ops_api
 from shared.api import app as api_app
+from shared.api import docs
 from shared.catalogue import load_all
 from shared.clock import Clock, system_clock
 from shared.db import engine
@@ -43,4 +46,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
     app.state.clock = clock
     app.include_router(router)
     app.include_router(proxy.router)
+    # One document of all a caller reaches here: the gateway's routes, and those of finance and ops that
+    # the proxy passes on. A transition waited for answers its worker's refusal, decided at run time.
+    docs.describe(app, behind=(finance_api.router, ops_api.router), decided={move: HTTP_STATUS})
     return app

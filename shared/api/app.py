@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from shared import faults, idempotency, metrics
-from shared.api import errors
+from shared.api import docs, errors
 from shared.api.auth import load_tokens
 from shared.events import EventCodec
 from shared.health import Health
@@ -46,8 +46,11 @@ def create(service: str, title: str, description: str, settings: Settings,
             if api:
                 await state.producer.stop()
 
-    docs = {} if api else {"openapi_url": None, "docs_url": None, "redoc_url": None}
-    app = FastAPI(title=title, version="1", description=description, lifespan=lifespan, **docs)
+    if api:
+        app = docs.app(title, description, lifespan)
+    else:
+        app = FastAPI(title=title, version="1", description=description, lifespan=lifespan,
+                      openapi_url=None, docs_url=None, redoc_url=None)
     app.state.health = Health(service, settings.consumer_stall_s)
     errors.install(app)
 

@@ -5,7 +5,8 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from shared.api.errors import ApiError
@@ -48,12 +49,18 @@ def load_tokens(path: Path | None) -> dict[str, Principal]:
     return TokenFile.model_validate(yaml.safe_load(text)).tokens
 
 
-def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+# Read by hand below (auto_error=False) so that every refusal is the API's own 401; declared as
+# the security scheme of each operation that depends on `principal`.
+bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token>`; the token names the caller's "
+                                                  "role and its tenant or service")
+
+
+def principal(request: Request,
+              credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
     """The caller, from `app.state.tokens`; the one place to swap for OIDC/JWT validation."""
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    if credentials is None:  # no Authorization header, another scheme, or no token after "Bearer"
         raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
-    who = request.app.state.tokens.get(token.strip())
+    who = request.app.state.tokens.get(credentials.credentials)
     if who is None:
         raise ApiError(401, "unauthorized", "unknown or expired token")
     return who

@@ -3,6 +3,8 @@
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -15,6 +17,37 @@ log = get_logger("gateway")
 class ApiError(Exception):
     def __init__(self, http_status: int, code: str, message: str, field: str | None = None, **extra):
         self.http_status, self.code, self.message, self.field, self.extra = http_status, code, message, field, extra
+
+
+def _no_default(schema: dict) -> None:
+    schema.pop("default", None)
+
+
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: `code` for programs, `message` for people. Some codes carry more members,
+    e.g. `illegal_transition` the request's `status` and the actions `allowed`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str = Field(description="what went wrong, e.g. `not_found`, `illegal_transition`, `invalid`")
+    message: str
+    # Left out of the body when there is none: documented as optional, not as null.
+    field: str | SkipJsonSchema[None] = Field(None, description="the field at fault, when one is",
+                                              json_schema_extra=_no_default)
+    problems: list[FieldProblem] | SkipJsonSchema[None] = Field(
+        None, description="with `invalid` from validation: every field at fault, the first of which is `field`",
+        json_schema_extra=_no_default)
+
+
+class Error(BaseModel):
+    """The body of every error the API answers."""
+
+    error: ErrorDetail
 
 
 def _body(code: str, message: str, field: str | None = None, **extra) -> dict:

@@ -112,7 +112,6 @@ class Failure:
     count: int = 1
 
 
-@dataclass
 def _valid_wait(value) -> bool:
     return isinstance(value, str) and re.fullmatch(r"[0-9]{1,3}(\.[0-9]{1,3})?s?", value) is not None
 
@@ -125,6 +124,7 @@ def _owners_refusal(response) -> bool:
         return False
 
 
+@dataclass
 class Prober:
     """Calls generated cases one at a time and keeps what each check found."""
 
