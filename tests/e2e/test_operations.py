@@ -7,11 +7,13 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import timedelta
 from uuid import uuid5
 
 import httpx
 import pytest
 
+from shared.contracts import RequestEvent
 from shared.events import EventCodec
 from shared.request_engine import lifecycle
 from shared.tenants import Registry
@@ -107,26 +109,30 @@ def test_lag_rises_while_a_worker_is_stopped_and_falls_after_its_restart(platfor
 
 
 async def test_a_replayed_dead_letter_is_processed_once(platform, as_):
-    # Staff accept a request the IT worker has not heard of yet: a dead letter.
+    # An SLA check, timed two days ahead, for a request the IT worker has not heard of yet: a dead letter.
     key = f"replay-{uuid.uuid4()}"
     request_id = str(uuid5(lifecycle.NAMESPACE, f"request/council/{key}"))
-    accept = codec.build("uk.hps.it.request.transition-requested", "/hps/gateway", "council",
-                         {"request_id": request_id, "action": "accept", "actor": "IT service desk",
-                          "actor_role": "staff"}, subject=request_id)
-    k, value, headers = codec.encode(accept, request_id)
+    check = codec.build(RequestEvent.SLA_CHECK.of("it"), "/hps/it", "council", {"request_id": request_id},
+                        subject=request_id)
+    check = check.model_copy(update={"time": check.time + timedelta(days=2)})
+    k, value, headers = codec.encode(check, request_id)
     partition, offset = await platform.produce("it.requests", value, k, headers)
     letters = await_ops(platform, "/v1/ops/dead-letters", lambda body: any(
         d["source_offset"] == offset and d["source_partition"] == partition for d in body["dead_letters"]))
     letter = next(d for d in letters["dead_letters"] if d["source_offset"] == offset)
     assert "no it request" in letter["reason"] and letter["replayed"] is False
 
-    # The request arrives; ops replays the dead letter, and it applies.
+    # The request arrives (an incident due in a day); ops replays the dead letter, and it applies.
     council = as_("dev-council")
-    council.submit("it", "account-setup", quantity=1, headers={"Idempotency-Key": key})
+    council.submit("it", "incident", hours="1", headers={"Idempotency-Key": key})
     council.await_status(request_id, "submitted")
     replayed = as_("dev-ops").http.post(f"/v1/ops/dead-letters/{letter['id']}/replay")
     assert replayed.status_code == 200, replayed.text
-    assert council.await_status(request_id, "accepted")["version"] == 2
+    deadline = time.monotonic() + 30
+    while not (view := council.get(request_id).json())["sla_breached"]:
+        assert time.monotonic() < deadline, view
+        time.sleep(0.1)
+    assert view["version"] == 2
 
     # Once only: a second replay is refused, a redelivery of the same event changes nothing.
     again = as_("dev-ops").http.post(f"/v1/ops/dead-letters/{letter['id']}/replay")
