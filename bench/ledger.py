@@ -1,5 +1,6 @@
 """Ledger benchmark: charges applied per second on SQLite and PostgreSQL beside a raw aiokafka
-consumer on the same topic, and the time to close a period of a million charges.
+consumer on the same topic, the batch path alone (no Kafka), and the time to close a period of a
+million charges.
 
     .venv/bin/python -m bench.ledger [--charges 20000] [--close-charges 1000000]
 
@@ -80,21 +81,41 @@ async def raw_rate(bootstrap: str, topic: str, count: int) -> float:
 async def ledger_rate(bootstrap: str, topic: str, count: int, url: str) -> float:
     db = make_engine(url)
     upgrade(db)
-    ledger = Ledger(db, registry)
-    recharge = RechargeEngine(bootstrap, ledger, codec, topics=(topic,), group=f"bench-ledger-{uuid.uuid4().hex[:6]}")
-    applied = 0
-    original = recharge.handle
+    producer = bus.producer(bootstrap)
+    await producer.start()
+    recharge = RechargeEngine(Ledger(db, registry), codec, producer)
+    runner = recharge.runner(bootstrap, topics=(topic,), group=f"bench-ledger-{uuid.uuid4().hex[:6]}")
+    applied, stopping = 0, asyncio.Event()
+    original = runner.handle
 
     async def counting(messages):
         nonlocal applied
-        await original(messages)
+        refused = await original(messages)
         applied += len(messages)
         if applied >= count:
-            recharge.stopping.set()
+            stopping.set()
+        return refused
 
-    recharge.handle = counting
+    runner.handle = counting
     started = time.perf_counter()
-    await recharge.run(asyncio.Event())
+    try:
+        await runner.run(stopping)
+    finally:
+        await producer.stop()
+    elapsed = time.perf_counter() - started
+    db.dispose()
+    return count / elapsed
+
+
+def batch_rate(url: str, count: int, size: int = 500) -> float:
+    """The fast path alone: `Ledger.apply_all` on batches of plain charges, as the consumer hands them."""
+    db = make_engine(url)
+    upgrade(db)
+    ledger = Ledger(db, registry)
+    events = [charge_event(i, "2026-10") for i in range(count)]
+    started = time.perf_counter()
+    for start in range(0, count, size):
+        ledger.apply_all(events[start:start + size])
     elapsed = time.perf_counter() - started
     db.dispose()
     return count / elapsed
@@ -116,10 +137,11 @@ def close_time(url: str, count: int) -> tuple[float, float]:
                 charges.append({"charge_id": charge_id, "event_id": event_id, "tenant": tenant, "billed_tenant": tenant,
                                 "service": "it", "request_type": "account-setup", "kind": "request", "quantity": 1,
                                 "unit_price": amount, "amount": amount, "cost_centre": "CC-1", "period": period,
-                                "request_id": str(uuid.uuid4()), "description": f"bench {i}", "corrects": None})
+                                "request_id": str(uuid.uuid4()), "description": f"bench {i}", "corrects": None,
+                                "amount_set_by_hand": False})
                 common = {"event_id": event_id, "source": "charge", "source_id": charge_id, "service": "it",
                           "period": period, "original_period": period, "basis": None, "exact_share": None,
-                          "posted_at": now, "tenant": tenant}
+                          "posted_at": now, "tenant": tenant, "for_tenant": tenant}
                 postings += [{**common, "account": f"receivable:{tenant}", "debit": amount, "credit": 0},
                              {**common, "account": "income:it", "debit": 0, "credit": amount}]
             c.execute(insert(t.events), events)
@@ -160,6 +182,9 @@ async def main(charges: int, close_charges: int, bootstrap: str | None) -> None:
             print(f"  ledger on SQLite                 {await ledger_rate(bootstrap, topic.name, charges, sqlite):10,.0f} charges/s")
         pg = postgres("hps_bench")
         print(f"  ledger on PostgreSQL             {await ledger_rate(bootstrap, topic.name, charges, pg):10,.0f} charges/s")
+        with tempfile.TemporaryDirectory() as folder:
+            print(f"  apply_all alone, SQLite          {batch_rate(f'sqlite:///{folder}/batch.db', charges):10,.0f} charges/s")
+        print(f"  apply_all alone, PostgreSQL      {batch_rate(postgres('hps_bench'), charges):10,.0f} charges/s")
         for name, url in (("SQLite", None), ("PostgreSQL", postgres("hps_bench"))):
             with tempfile.TemporaryDirectory() as folder:
                 loaded, closing = close_time(url or f"sqlite:///{folder}/close.db", close_charges)

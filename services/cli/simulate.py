@@ -106,7 +106,8 @@ def simulate(period: str = typer.Option(..., help="the month to simulate, YYYY-M
     if not close:
         return
     for service, description, amount, basis in SHARED_COSTS:
-        client.call("POST", "/v1/finance/shared-costs", token=finance,
+        # Waits for the ledger's outcome: a cost it refuses stops the run here, saying why.
+        client.call("POST", "/v1/finance/shared-costs", token=finance, params={"wait": "10"},
                     json={"service": service, "description": f"{description}, {period}", "amount": amount,
                           "period": period, "basis": basis},
                     headers={"Idempotency-Key": f"simulate/{seed}/{period}/{service}/{description}"})
@@ -114,10 +115,21 @@ def simulate(period: str = typer.Option(..., help="the month to simulate, YYYY-M
     status = client.call("GET", f"/v1/finance/periods/{period}", token=finance)
     if status["status"] == "closed":
         typer.echo(f"{period} was closed already: its statements stand.")
-    else:
+        return _read_them(period)
+    try:
         closed = client.call("POST", f"/v1/finance/periods/{period}/close", token=finance)
-        for s in closed["statements"]:
-            typer.echo(f"Statement {s['number']} for {s['tenant']}: £{s['total']}")
+    except ApiFailure as exc:
+        if exc.error.get("code") != "period_blocked":
+            raise
+        for b in exc.error["blockers"]:
+            typer.echo(f"Blocked by shared cost {b['cost_id']} ({b['description']}): {b['reason']}; {b['what_to_do']}")
+        raise typer.Exit(1) from None
+    for s in closed["statements"]:
+        typer.echo(f"Statement {s['number']} for {s['tenant']}: £{s['total']}")
+    _read_them(period)
+
+
+def _read_them(period: str) -> None:
     typer.echo(f"Read them with: HPS_TOKEN=dev-finance hps finance statements --period {period}\n"
                f"           and: HPS_TOKEN=dev-finance hps finance statement NUMBER --format pdf --output NUMBER.pdf")
 

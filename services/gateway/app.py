@@ -48,5 +48,5 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
     app.include_router(proxy.router)
     # One document of all a caller reaches here: the gateway's routes, and those of finance and ops that
     # the proxy passes on. A transition waited for answers its worker's refusal, decided at run time.
-    docs.describe(app, behind=(finance_api.router, ops_api.router), decided={move: HTTP_STATUS})
+    docs.describe(app, behind=(finance_api.router, ops_api.router), decided={move: HTTP_STATUS, **finance_api.DECIDED})
     return app

@@ -11,6 +11,10 @@ from shared.contracts.base import Data
 from shared.fields import Code, CostCentre, Line, Period, Pounds, Prose
 
 Basis = Literal["staff", "sites", "budget", "fixed", "usage"]
+# Why the ledger refused an entry; the finance API answers 404 for not_found, 409 for the
+# already_* codes and 422 for the others.
+RefusalCode = Literal["not_found", "already_corrected", "already_withdrawn", "cannot_apportion", "not_billable",
+                      "invalid", "unsupported"]
 
 
 class ChargeRecorded(Data):
@@ -63,6 +67,15 @@ class SharedCostWithdrawn(Data):
     rebasis: Basis | None = None
     replacement_id: UUID | None = None
 
+    @model_validator(mode="after")
+    def _rebasis_names_its_replacement(self) -> "SharedCostWithdrawn":
+        if (self.rebasis is None) != (self.replacement_id is None):
+            raise ValueError("replacement_id: a re-basis names the id of the cost it records again, and only a "
+                             "re-basis does")
+        if self.replacement_id is not None and self.replacement_id == self.cost_id:
+            raise ValueError("replacement_id: the cost recorded again needs an id of its own")
+        return self
+
 
 class FinanceCommandRefused(Data):
     """An event the ledger would not post, told to whoever asked: the reason and what to do."""
@@ -70,6 +83,6 @@ class FinanceCommandRefused(Data):
     command_id: UUID = Field(description="the id of the event refused")
     command: Line(100) = Field(description="its event type")
     subject: Line(100) | None = Field(default=None, description="the charge or cost it concerned")
-    code: Code
+    code: RefusalCode
     reason: Prose(4000)
     refused_at: datetime

@@ -358,7 +358,7 @@ def drafts(platform) -> dict[str, dict]:
             answer = patiently(f"preview {tenant}", partial(finance.http.get, f"/v1/finance/periods/{PERIOD}/preview",
                                                             params={"tenant": tenant}), time.monotonic() + 30)
             assert answer.status_code == 200, answer.text
-            [found[tenant]] = answer.json()
+            [found[tenant]] = answer.json()["statements"]
         return found
     finally:
         finance.http.close()

@@ -1,5 +1,6 @@
 """Finance through the API and the shell: corrections, previews scoped to who asks, sealed statements,
-and a ledger that dead-letters what it cannot post and goes on."""
+a ledger that tells what it refuses and dead-letters only what is no event, and a month end that a
+cost nobody used blocks until it is withdrawn."""
 
 import hashlib
 import json
@@ -10,12 +11,13 @@ import uuid
 from decimal import Decimal
 from uuid import uuid5
 
+from services.finance.ledger.entries import refusal_id
 from services.finance.ledger.statements import canonical
 from shared.events import EventCodec
 from shared.request_engine import lifecycle
 from shared.tenants import Registry
-from shared.topics import CHARGES, DEAD_LETTERS
-from tests.e2e.kafka_reading import read_until
+from shared.topics import CHARGES, DEAD_LETTERS, FINANCE_REFUSALS
+from tests.e2e.kafka_reading import events_of, read_all, read_until
 from tests.e2e.platform import ROOT
 
 codec = EventCodec(Registry.load())
@@ -38,7 +40,7 @@ def await_preview(as_, period: str, tenant: str, holds, timeout_s: float = 30) -
     while True:
         response = as_("dev-finance").http.get(f"/v1/finance/periods/{period}/preview", params={"tenant": tenant})
         assert response.status_code == 200, response.text
-        [draft] = response.json()
+        [draft] = response.json()["statements"]
         if holds(draft):
             return draft
         assert time.monotonic() < deadline, f"{period} {tenant}: not as expected after {timeout_s}s: {draft}"
@@ -49,16 +51,18 @@ def charged(draft: dict, charge_id: str) -> bool:
     return any(x["charge_id"] == charge_id for g in draft["direct_charges"] for x in g["lines"])
 
 
-def adjustments(draft: dict) -> list[tuple[str, Decimal]]:
-    return sorted((x["type"], Decimal(x["amount"])) for x in draft["prior_period_adjustments"])
+def corrections(draft: dict) -> list[tuple[str, Decimal]]:
+    return sorted((x["type"], Decimal(x["amount"])) for x in draft["corrections"])
 
 
 def assert_corrected(draft: dict, charge_id: str, original: str, corrected: str) -> None:
-    """The original charge stands, reversed and charged again at the corrected amount: the tenant owes that."""
+    """The original charge stands, reversed and charged again at the corrected amount: the tenant owes that.
+    The period is still open, so these are its own corrections, not prior-period adjustments."""
     [line] = [Decimal(x["amount"]) for g in draft["direct_charges"] for x in g["lines"] if x["charge_id"] == charge_id]
     assert line == Decimal(original)
-    assert adjustments(draft) == [("charge", Decimal(corrected)), ("reversal", -Decimal(original))]
-    assert line + sum(amount for _, amount in adjustments(draft)) == Decimal(corrected)
+    assert corrections(draft) == [("charge", Decimal(corrected)), ("reversal", -Decimal(original))]
+    assert draft["prior_period_adjustments"] == []
+    assert Decimal(draft["totals"]["corrections"]) == Decimal(corrected) - Decimal(original)
     assert Decimal(draft["totals"]["total"]) == Decimal(corrected)  # the period holds nothing else of the council's
 
 
@@ -70,8 +74,15 @@ def test_finance_corrects_a_charge_with_a_reversal_and_a_new_entry(as_):
     response = as_("dev-finance").http.post("/v1/finance/corrections", json={
         "charge_id": charge_id, "amount": "800.00", "reason": "Returned damaged; replaced at a discount"})
     assert response.status_code == 202, response.text
-    assert response.json()["corrects"] == charge_id
-    draft = await_preview(as_, period, "council", lambda d: d["prior_period_adjustments"])
+    accepted = response.json()
+    assert (accepted["corrects"], accepted["state"]) == (charge_id, "pending")
+    assert accepted["location"] == f"/v1/finance/commands/{accepted['command_id']}"
+    # Its outcome: applied, with what was posted (one laptop at the new unit price).
+    outcome = as_("dev-finance").http.get(accepted["location"], params={"wait": "20"})
+    assert outcome.status_code == 200 and outcome.json()["state"] == "applied", outcome.text
+    assert outcome.json()["posted"] == {"charge_id": accepted["charge_id"], "corrects": charge_id, "quantity": "1",
+                                        "unit_price": "800.00", "amount": "800.00", "amount_set_by_hand": False}
+    draft = await_preview(as_, period, "council", lambda d: d["corrections"])
     assert_corrected(draft, charge_id, "850.00", "800.00")
 
     # A second correction of the same charge is refused at once, naming the charge to correct instead.
@@ -95,12 +106,16 @@ def test_finance_corrects_a_charge_from_the_shell(platform, as_):
     period = "2025-04"
     charge_id = completed_charge(as_, period, quantity=2)
     await_preview(as_, period, "council", lambda d: charged(d, charge_id))
+    # One of the two laptops was not delivered: the quantity alone, charged at the unit price.
     shell = subprocess.run([sys.executable, "-m", "services.cli.main", "finance", "correct", charge_id,
-                            "--amount", "850.00", "--reason", "One laptop was not delivered"], cwd=ROOT,
+                            "--quantity", "1", "--reason", "One laptop was not delivered", "--wait", "20"], cwd=ROOT,
                            capture_output=True, text=True, env={**platform.env, "HPS_TOKEN": "dev-finance"}, timeout=60)
     assert shell.returncode == 0, shell.stderr
-    assert json.loads(shell.stdout)["corrects"] == charge_id
-    draft = await_preview(as_, period, "council", lambda d: d["prior_period_adjustments"])
+    answered = json.loads(shell.stdout)
+    assert (answered["corrects"], answered["state"]) == (charge_id, "applied")
+    assert (answered["posted"]["quantity"], answered["posted"]["unit_price"], answered["posted"]["amount"]) == \
+        ("1", "850.00", "850.00")
+    draft = await_preview(as_, period, "council", lambda d: d["corrections"])
     assert_corrected(draft, charge_id, "1700.00", "850.00")
 
 
@@ -115,12 +130,12 @@ def test_previews_and_statements_are_scoped_to_who_asks(as_):
     preview = f"/v1/finance/periods/{period}/preview"
     # Finance and ops see every tenant.
     everyone = ok(as_("dev-finance"), preview)
-    assert [d["tenant"]["code"] for d in everyone] == ["ccg", "council", "hospital"]
+    assert [d["tenant"]["code"] for d in everyone["statements"]] == ["ccg", "council", "hospital"]
     assert ok(as_("dev-ops"), preview) == everyone
     assert ok(as_("dev-ops"), "/v1/finance/statements") == ok(as_("dev-finance"), "/v1/finance/statements")
     # A partner sees its own draft, whatever tenant it asks for.
     for asked in ({}, {"tenant": "hospital"}):
-        assert [d["tenant"]["code"] for d in ok(as_("dev-council"), preview, **asked)] == ["council"]
+        assert [d["tenant"]["code"] for d in ok(as_("dev-council"), preview, **asked)["statements"]] == ["council"]
     # Staff work queues; statements are not theirs.
     staff = as_("dev-staff-finance").http
     for path in (preview, "/v1/finance/statements", "/v1/finance/statements/HPS-202503-00001"):
@@ -149,9 +164,9 @@ def test_issued_statements_are_sealed_with_their_content_and_numbered_without_ga
         assert as_("dev-staff-finance").http.get(f"/v1/finance/statements/{number}").status_code == 403
 
 
-async def test_the_ledger_dead_letters_what_it_cannot_post_and_goes_on(platform, as_):
-    def a_charge(amount: str, id=None):
-        return codec.build("uk.hps.finance.charge.recorded", "/hps/it", "hospital", {
+async def test_the_ledger_tells_what_it_refuses_dead_letters_what_is_no_event_and_goes_on(platform, as_):
+    def a_charge(amount: str, id=None, tenant="hospital"):
+        return codec.build("uk.hps.finance.charge.recorded", "/hps/it", tenant, {
             "charge_id": str(uuid.uuid4()), "service": "it", "request_type": "account-setup", "quantity": "1",
             "unit_price": amount, "amount": amount, "cost_centre": "WARD-7", "period": "2025-05",
             "description": "Account set-up"}, id=id)
@@ -168,6 +183,9 @@ async def test_the_ledger_dead_letters_what_it_cannot_post_and_goes_on(platform,
                                                              "unit_price": "4500.00"}}))
     garbage = f"not an event {uuid.uuid4()}".encode()
     await platform.produce(CHARGES, garbage, b"hospital")
+    # A well-formed charge the ledger cannot post: the police are no tenant until April 2027.
+    police = a_charge("30.00", tenant="police")
+    refused_at = await send(police)
     later = a_charge("12.00")
     await send(later)
 
@@ -182,27 +200,62 @@ async def test_the_ledger_dead_letters_what_it_cannot_post_and_goes_on(platform,
     [reused] = [h for h in found.values() if source(h) == at]
     assert b"applied before with different content" in reused["hps_dlq_reason"]
     assert b"not JSON" in found[garbage]["hps_dlq_reason"]
+    # The refused charge is no dead letter: the ledger told its refusal, under an id derived from it.
+    told = events_of(await read_until(platform.bootstrap, FINANCE_REFUSALS, lambda ms: any(
+        e.data["command_id"] == str(police.id) for e in events_of(ms))))
+    [refusal] = [e for e in told if e.data["command_id"] == str(police.id)]
+    assert (refusal.id, refusal.tenant, refusal.data["code"], refusal.data["subject"]) == \
+        (refusal_id(police.id), "police", "not_billable", police.data["charge_id"])
+    assert "police is not a tenant until 2027-04-01" in refusal.data["reason"]
+    # Finance and ops read it by the refused event's id.
+    for token in ("dev-finance", "dev-ops"):
+        read = as_(token).http.get(f"/v1/finance/commands/{police.id}")
+        assert read.status_code == 200, read.text
+        assert (read.json()["state"], read.json()["error"]["code"]) == ("refused", "not_billable")
+    assert not any(source(h) == refused_at for h in letters(await read_all(platform.bootstrap, DEAD_LETTERS)).values())
     # The ledger went on: the later charge is posted, the first one still at its first amount.
     draft = await_preview(as_, "2025-05", "hospital", lambda d: charged(d, later.data["charge_id"]))
     amounts = {x["charge_id"]: Decimal(x["amount"]) for g in draft["direct_charges"] for x in g["lines"]}
     assert amounts[first.data["charge_id"]] == Decimal("45.00")
 
 
-def test_a_shared_cost_its_basis_cannot_split_blocks_the_month_end_with_a_409_that_says_why(as_):
-    # Finance records a usage-based cost for a month in which nobody used the service.
+def test_a_cost_nobody_used_blocks_only_the_close_until_it_is_withdrawn(as_):
+    # Finance records a usage-based cost for a month in which nobody used the service: the month is
+    # open, usage may still come, so it is taken.
     finance = as_("dev-finance").http
     period = "2035-08"
-    recorded = finance.post("/v1/finance/shared-costs", json={"service": "procurement", "description": "Portal",
-                                                              "amount": "90.00", "period": period, "basis": "usage"})
-    assert recorded.status_code == 202, recorded.text
-    deadline = time.monotonic() + 30
-    while finance.get(f"/v1/finance/periods/{period}").json()["shared_costs"] != 1:
-        assert time.monotonic() < deadline, "the ledger did not record the cost"
-        time.sleep(0.3)
-    for method, path in (("GET", "preview"), ("GET", "reconciliation"), ("POST", "close")):
-        answer = finance.request(method, f"/v1/finance/periods/{period}/{path}")
-        assert answer.status_code == 409, (path, answer.text)
-        error = answer.json()["error"]
-        assert error["code"] == "cannot_apportion" and recorded.json()["cost_id"] in error["message"]
-        assert "no tenant used the service in 2035-08" in error["message"]
+    recorded = finance.post("/v1/finance/shared-costs", params={"wait": "20"}, json={
+        "service": "procurement", "description": "Portal", "amount": "90.00", "period": period, "basis": "usage"})
+    assert recorded.status_code == 200 and recorded.json()["state"] == "applied", recorded.text
+    cost_id = recorded.json()["cost_id"]
+    # The preview drafts the statements and names the blocker, why, and what to do; so does reconciliation.
+    preview = finance.get(f"/v1/finance/periods/{period}/preview")
+    assert preview.status_code == 200, preview.text
+    assert [s["tenant"]["code"] for s in preview.json()["statements"]] == ["ccg", "council", "hospital", "police"]
+    [blocker] = preview.json()["blockers"]
+    assert (blocker["cost_id"], blocker["service"], blocker["description"], blocker["amount"], blocker["basis"]) == \
+        (cost_id, "procurement", "Portal", "90.00", "usage")
+    assert "no tenant used the service in 2035-08" in blocker["reason"]
+    assert f"/v1/finance/shared-costs/{cost_id}/withdraw" in blocker["what_to_do"]
+    assert {a["action"]: a["path"] for a in blocker["actions"]} == {
+        "withdraw": f"/v1/finance/shared-costs/{cost_id}/withdraw",
+        "rebasis": f"/v1/finance/shared-costs/{cost_id}/rebasis"}
+    reconciliation = finance.get(f"/v1/finance/periods/{period}/reconciliation")
+    assert reconciliation.status_code == 200, reconciliation.text
+    assert reconciliation.json()["balanced"] is False and reconciliation.json()["blockers"] == [blocker]
+    # The close is refused with the same list, and closes nothing.
+    close = finance.post(f"/v1/finance/periods/{period}/close")
+    assert close.status_code == 409, close.text
+    assert close.json()["error"]["code"] == "period_blocked" and close.json()["error"]["blockers"] == [blocker]
     assert finance.get(f"/v1/finance/periods/{period}").json()["status"] == "open"
+    # Finance withdraws it (and waits for the ledger); the close then goes through.
+    withdrawn = finance.post(blocker["actions"][0]["path"], params={"wait": "20"},
+                             json={"reason": "Nobody used the portal in August"})
+    assert withdrawn.status_code == 200 and withdrawn.json()["state"] == "applied", withdrawn.text
+    assert withdrawn.json()["posted"]["cost_id"] == cost_id
+    assert finance.get(f"/v1/finance/periods/{period}/preview").json()["blockers"] == []
+    closed = finance.post(f"/v1/finance/periods/{period}/close")
+    assert closed.status_code == 200, closed.text
+    assert {s["tenant"]: s["total"] for s in closed.json()["statements"]} == \
+        {"ccg": "0.00", "council": "0.00", "hospital": "0.00", "police": "0.00"}
+    assert finance.get(f"/v1/finance/periods/{period}/reconciliation").json()["balanced"] is True

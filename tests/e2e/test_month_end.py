@@ -51,7 +51,8 @@ async def test_a_simulated_month_closes_into_statements_that_reconcile(platform,
         sum(Decimal(e.data["amount"]) for e in charges + costs)
     for s in statements:
         lines = [Decimal(x["amount"]) for g in s["direct_charges"] for x in g["lines"]]
-        lines += [Decimal(x["share"]) for x in s["shared_costs"]] + [Decimal(x["amount"]) for x in s["prior_period_adjustments"]]
+        lines += [Decimal(x["share"]) for x in s["shared_costs"]]
+        lines += [Decimal(x["amount"]) for x in s["corrections"] + s["prior_period_adjustments"]]
         assert sum(lines, Decimal(0)) == Decimal(s["totals"]["total"])
         for x in (x for g in s["direct_charges"] for x in g["lines"]):  # traceable to its event and request
             assert x["event_id"] in {str(e.id) for e in charges}

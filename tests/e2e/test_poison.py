@@ -11,7 +11,7 @@ import pytest
 from shared.contracts import ChargeRecorded, SharedCostRecorded
 from shared.events import EventCodec
 from shared.tenants import Registry
-from shared.topics import CHARGES, DEAD_LETTERS, SHARED_COSTS
+from shared.topics import CHARGES, DEAD_LETTERS, FINANCE_REFUSALS, SHARED_COSTS
 from tests.e2e.kafka_reading import read_until
 
 codec = EventCodec(Registry.load())
@@ -85,13 +85,16 @@ def charges_of(platform, period: str) -> dict:
 
 async def test_poisoned_messages_become_dead_letters_and_the_ledger_goes_on(platform):
     # A NUL that PostgreSQL would refuse, a month with no date, a month outside the platform's
-    # range, a month before anyone was a tenant: each written straight onto the ledger's topics,
-    # then a good charge behind them.
+    # range, each written straight onto the ledger's topics; then a well-formed cost for a month
+    # before anyone was a tenant, which the ledger refuses as a command; then a good charge.
     poisons = {"nul": (CHARGES, charge(description="Lap\x00top")), "0000-01": (SHARED_COSTS, shared_cost("0000-01")),
-               "1990-01": (SHARED_COSTS, shared_cost("1990-01")), "2005-01": (SHARED_COSTS, shared_cost("2005-01"))}
+               "1990-01": (SHARED_COSTS, shared_cost("1990-01"))}
     where = {}
     for name, (topic, (key, value, headers)) in poisons.items():
         where[name] = (topic, *await platform.produce(topic, value, key, headers))
+    key, value, headers = shared_cost("2005-01")
+    unbillable = json.loads(value)["id"]
+    await platform.produce(SHARED_COSTS, value, key, headers)
     key, value, headers = charge()
     await platform.produce(CHARGES, value, key, headers)
 
@@ -116,7 +119,13 @@ async def test_poisoned_messages_become_dead_letters_and_the_ledger_goes_on(plat
     assert "data.description" in reasons["nul"] and "U+0000" in reasons["nul"]
     for period in ("0000-01", "1990-01"):
         assert "data.period" in reasons[period] and "between 2000-01 and 2099-12" in reasons[period]
-    assert reasons["2005-01"] == "period: no partner was a tenant of the shared service on 2005-01-01"
+    # Not a dead letter but the ledger's refusal, told on finance.refusals and kept for whoever asks.
+    refusals = await read_until(platform.bootstrap, FINANCE_REFUSALS, lambda ms: any(
+        json.loads(m.value)["data"]["command_id"] == unbillable for m in ms))
+    [refusal] = [json.loads(m.value)["data"] for m in refusals if json.loads(m.value)["data"]["command_id"] == unbillable]
+    assert refusal["reason"] == "period: no partner was a tenant of the shared service on 2005-01-01", refusal
+    outcome = httpx.get(f"{platform.url}/v1/finance/commands/{unbillable}", headers={"Authorization": "Bearer dev-finance"})
+    assert outcome.status_code == 200 and outcome.json()["state"] == "refused", outcome.text
 
     health = httpx.get(f"http://127.0.0.1:{platform.finance_port}/health").json()
     assert health["status"] == "ok"

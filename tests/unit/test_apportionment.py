@@ -1,5 +1,5 @@
-"""Who bears how much of a shared cost: properties over every basis, period and amount, on the
-registry shipped with the platform."""
+"""Who bears how much of a shared cost: properties over every basis, period and amount (credits
+too), on the registry shipped with the platform and on registries with zero weights."""
 
 from datetime import date
 from decimal import Decimal
@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.finance.ledger.apportionment import ApportionmentError, next_period, shares
+from services.finance.ledger.apportionment import (
+    ApportionmentError,
+    bases_that_apportion,
+    next_period,
+    shares,
+    why_not,
+)
 from shared.fields import first_day
 from shared.tenants import Registry
 
@@ -140,3 +146,66 @@ def test_the_exact_share_is_kept_to_a_millionth_of_a_pound():
 def test_the_next_period(period, following):
     assert next_period(period) == following
     assert first_day(period) == date.fromisoformat(f"{period}-01")
+
+
+# Credits, zero weights, and what can be known before a cost is recorded.
+
+credits = amounts.map(lambda amount: -amount)
+
+
+@given(credits, st.sampled_from(["staff", "sites", "budget", "fixed"]), periods)
+def test_a_credit_is_shared_like_a_cost_with_every_share_negated(credit, basis, period):
+    as_credit = shares(registry, basis, period, credit)
+    as_cost = shares(registry, basis, period, -credit)
+    assert sum(s.amount for s in as_credit) == credit
+    assert all(s.amount <= 0 for s in as_credit)
+    assert [(s.tenant, -s.amount, -s.exact) for s in as_credit] == [(s.tenant, s.amount, s.exact) for s in as_cost]
+
+
+ZERO_SITES = """
+tenants:
+  - {code: council, name: Council, valid_from: 2007-04-01, figures: [{from: 2007-04-01, staff: 10, sites: 3, budget: 0}]}
+  - {code: hospital, name: Hospital, valid_from: 2007-04-01, figures: [{from: 2007-04-01, staff: 5, sites: 0, budget: 0}]}
+agreements:
+  - {from: 2007-04-01, shares: {council: 0, hospital: 0}}
+"""
+
+
+@pytest.fixture
+def zero_sites(tmp_path) -> Registry:
+    (tmp_path / "tenants.yaml").write_text(ZERO_SITES)
+    return Registry.load(tmp_path / "tenants.yaml")
+
+
+def test_a_tenant_with_no_weight_is_left_out_of_the_split(zero_sites):
+    split = shares(zero_sites, "sites", "2026-10", Decimal("100.00"))
+    assert [(s.tenant, s.amount) for s in split] == [("council", Decimal("100.00"))]
+
+
+@pytest.mark.parametrize("basis", ["budget", "fixed"])
+def test_when_every_tenant_has_no_weight_nothing_can_be_apportioned(zero_sites, basis):
+    with pytest.raises(ApportionmentError, match=f"zero weight on {basis}: nothing to apportion by {basis}"):
+        shares(zero_sites, basis, "2026-10", Decimal("100.00"))
+    assert why_not(zero_sites, basis, "2026-10", None, closed=False).startswith("every tenant active on 2026-10-01")
+    assert bases_that_apportion(zero_sites, "2026-10", {"hospital": Decimal(1)}) == ["staff", "sites", "usage"]
+
+
+def test_a_month_without_tenants_apportions_nothing_on_any_basis():
+    assert why_not(registry, "usage", "2005-01", {"council": Decimal(1)}, closed=True) == "no tenant is active on 2005-01-01"
+    assert bases_that_apportion(registry, "2005-01", {"council": Decimal(1)}) == []
+
+
+def test_a_usage_cost_is_judged_only_once_its_period_is_closed():
+    assert why_not(registry, "usage", "2026-10", {}, closed=False) is None  # usage may yet come
+    assert "no tenant used the service in 2026-10" in why_not(registry, "usage", "2026-10", {}, closed=True)
+    assert why_not(registry, "usage", "2026-10", {"council": Decimal("1.00")}, closed=True) is None
+    assert bases_that_apportion(registry, "2026-10", {}) == ["staff", "sites", "budget", "fixed"]
+
+
+def test_a_fixed_cost_needs_an_agreement_covering_the_tenants_of_its_month(tmp_path):
+    (tmp_path / "tenants.yaml").write_text(ZERO_SITES.replace("{from: 2007-04-01, shares: {council: 0, hospital: 0}}",
+                                                              "{from: 2020-01-01, shares: {council: 100}}"))
+    uncovered = Registry.load(tmp_path / "tenants.yaml")
+    assert "does not cover exactly the active tenants" in why_not(uncovered, "fixed", "2026-10", None, closed=False)
+    assert "no agreed percentages in force on 2019-10-01" in why_not(uncovered, "fixed", "2019-10", None, closed=False)
+    assert why_not(uncovered, "staff", "2019-10", None, closed=False) is None

@@ -1,191 +1,264 @@
-"""The finance API: shared costs, corrections, previews, period close, statements, reconciliation."""
+"""The finance API's commands: shared costs (and credits), corrections, withdrawals and re-bases,
+and their outcomes. The month end and statements are in month_end_api.
+
+Every command is checked here against what the ledger's database already knows (a charge corrected
+already, a cost its basis cannot apportion, a cost withdrawn already) and refused at once; what
+passes is published, recorded as a command, and answered `202` with where its outcome is read:
+`pending` until the ledger applies or refuses it. `?wait=N` or `Prefer: wait=N` waits for that.
+"""
 
 import json
-from contextlib import contextmanager
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID, uuid4, uuid5
 
-from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
 
-from services.finance.ledger import render
-from services.finance.ledger import tables as t
-from services.finance.ledger.closing import PeriodClosed
-from services.finance.ledger.entries import Unpostable, check_period
-from shared.api.app import publish, publish_once
+from services.finance.ledger import month_end_api
+from services.finance.ledger.apportionment import why_not
+from services.finance.ledger.entries import NAMESPACE, STATUS, CorrectionError, Unpostable, check_period, corrected
+from services.finance.ledger.outcome import outcome, pending
+from services.finance.ledger.repository import Books
+from shared.api.app import publish_once
 from shared.api.auth import Principal, PrincipalDep, require
 from shared.api.errors import ApiError
-from shared.contracts import ChargeRecorded, SharedCostRecorded
-from shared.contracts.names import CHARGE_RECORDED, SHARED_COST_RECORDED
-from shared.fields import Code, Line, Period, Prose
+from shared.api.outcomes import WaitSeconds, answer, not_found, settle
+from shared.contracts import ChargeRecorded, SharedCostRecorded, SharedCostWithdrawn
+from shared.contracts.names import CHARGE_RECORDED, SHARED_COST_RECORDED, SHARED_COST_WITHDRAWN
+from shared.events import Event
+from shared.fields import Code, Period, Prose
 from shared.idempotency import Command
-from shared.money import PENNY, round_pence
 from shared.request_engine import lifecycle
 from shared.topics import CHARGES, SERVICES, SHARED_COSTS
 
 router = APIRouter(prefix="/v1/finance")
+router.include_router(month_end_api.router)
+BasisName = Literal["staff", "sites", "budget", "fixed", "usage"]
+IdempotencyKey = Annotated[str | None, Header(max_length=200)]
 
 
 class NewSharedCost(BaseModel):
     model_config = ConfigDict(extra="forbid")
     service: Code = Field(examples=["it"])
     description: Prose(500) = Field(examples=["Network contract, October"])
-    amount: Decimal = Field(gt=0, le=100_000_000, decimal_places=2, examples=["18500.00"])
+    amount: Decimal = Field(ge=-100_000_000, le=100_000_000, decimal_places=2, examples=["18500.00"],
+                            description="a cost; negative for a credit or refund, which needs a reason")
     period: Period
-    basis: Literal["staff", "sites", "budget", "fixed", "usage"]
+    basis: BasisName
+    reason: Prose(500) | None = Field(default=None, description="why: required for a credit or refund")
 
 
 class Correction(BaseModel):
     model_config = ConfigDict(extra="forbid")
     charge_id: UUID
-    amount: Decimal = Field(ge=0, le=100_000_000, decimal_places=2)
-    quantity: Decimal | None = Field(default=None, gt=0, decimal_places=2)
+    amount: Decimal | None = Field(default=None, ge=0, le=100_000_000, decimal_places=2,
+                                   description="the corrected amount; without it, unit price × quantity")
+    quantity: Decimal | None = Field(default=None, gt=0, le=1_000_000, decimal_places=2,
+                                     description="the corrected quantity; without it, the charge's own")
     reason: Prose(500)
 
 
+class Withdrawal(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Prose(500)
+
+
+class Rebasis(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    basis: BasisName
+    reason: Prose(500)
+
+
+def _location(command_id: str) -> str:
+    return f"/v1/finance/commands/{command_id}"
+
+
+def _retry(request: Request, scope: str, key: str | None) -> bool:
+    """True if `key` was taken already. With the same body the call is a retry, answered as the first
+    one was whatever has happened since; with another, `publish_once` answers 409. Either way the
+    state the first call was checked against is not checked again."""
+    if not key:
+        return False
+    with Books.reading(request.app.state.db) as books:
+        return books.idempotency_body(scope, key) is not None
+
+
+async def _accept(request: Request, who: Principal, kind: str, subject: str, command: Command, scope: str,
+                  key: str | None, body: str, wait: float, **ids) -> JSONResponse:
+    """Publish `command` (once, under an Idempotency-Key), record it, and answer: pending, or, asked to
+    wait, its outcome."""
+    await publish_once(request, request.app.state.idempotency, scope, key, body, command, **ids)
+    event: Event = command.event
+    db = request.app.state.db
+    with db.begin() as c:
+        Books(c).add_command({"command_id": str(event.id), "kind": kind, "subject": subject, "tenant": event.tenant,
+                              "requested_by": who.name, "requested_at": datetime.now(UTC),
+                              "body": json.dumps(event.data, sort_keys=True)})
+    location = _location(str(event.id))
+    return await answer(pending(str(event.id), location, kind, subject, **ids), location,
+                        lambda: _read(db, str(event.id)), wait)
+
+
+def _read(db, command_id: str):
+    with Books.reading(db) as books:
+        found = books.command(command_id)
+    return outcome(found, _location(command_id)) if found else None
+
+
+def _apportionable(request: Request, books: Books, service: str, basis: str, period: str) -> None:
+    """422 naming the basis and why, if a cost of `service` on `basis` cannot be apportioned in `period`."""
+    usage = books.usage(service, period) if basis == "usage" else None
+    if why := why_not(request.app.state.registry, basis, period, usage, books.is_closed(period)):
+        raise ApiError(422, "cannot_apportion", f"basis {basis} cannot apportion this cost in {period}: {why}",
+                       "basis")
+
+
 @router.post("/shared-costs", status_code=202)
-async def record_shared_cost(body: NewSharedCost, request: Request, who: PrincipalDep,
-                             idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> dict:
-    """Record a cost of the shared unit, to be apportioned between the tenants of its period."""
+async def record_shared_cost(body: NewSharedCost, request: Request, who: PrincipalDep, wait: WaitSeconds,
+                             idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    """Record a cost of the shared unit (or, negative, a credit), apportioned between the tenants of
+    its period at close."""
     require(who, "finance")
     if body.service not in SERVICES:
         raise ApiError(422, "invalid", f"unknown service {body.service!r}", "service")
-    try:
-        check_period(request.app.state.registry, body.period)
-    except Unpostable as exc:
-        raise ApiError(422, "invalid", str(exc), "period") from None
+    if body.amount == 0:
+        raise ApiError(422, "invalid", "amount: a shared cost of £0.00 shares nothing", "amount")
+    if body.amount < 0 and not body.reason:
+        raise ApiError(422, "invalid", "reason: a credit or refund (a negative amount) needs a reason", "reason")
+    raw = body.model_dump_json()
+    if not _retry(request, "finance", idempotency_key):
+        try:
+            check_period(request.app.state.registry, body.period)
+        except Unpostable as exc:
+            raise ApiError(422, "invalid", str(exc), "period") from None
+        with Books.reading(request.app.state.db) as books:
+            _apportionable(request, books, body.service, body.basis, body.period)
     cost_id = uuid5(lifecycle.NAMESPACE, f"shared-cost/{idempotency_key}") if idempotency_key else uuid4()
     cost = SharedCostRecorded(cost_id=cost_id, recorded_by=who.name, **body.model_dump())
     event = request.app.state.codec.build(SHARED_COST_RECORDED, "/hps/finance",
                                           request.app.state.registry.unit.code, cost, subject=str(cost_id),
                                           id=uuid5(lifecycle.NAMESPACE, f"event/{cost_id}"))
-    command = Command(SHARED_COSTS, body.service, event)
-    await publish_once(request, request.app.state.idempotency, "finance", idempotency_key, body.model_dump_json(),
-                       command, cost_id=str(cost_id))
-    return {"cost_id": str(cost_id), "status": "accepted"}
+    return await _accept(request, who, "shared_cost", str(cost_id), Command(SHARED_COSTS, body.service, event),
+                         "finance", idempotency_key, raw, wait, cost_id=str(cost_id))
 
 
 @router.post("/corrections", status_code=202)
-async def correct(body: Correction, request: Request, who: PrincipalDep) -> dict:
-    """Replace a posted charge: the ledger reverses it and posts the corrected one, on the next open statement."""
+async def correct(body: Correction, request: Request, who: PrincipalDep, wait: WaitSeconds,
+                  idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    """Replace a posted charge: the ledger reverses it and posts the corrected one, on the next open
+    statement. The unit price is kept where that is exact: a quantity alone is charged at it; an
+    amount that is no whole-penny unit price keeps it too, and the line says the amount was set by hand."""
     require(who, "finance")
-    with request.app.state.db.connect() as c:
-        original = c.execute(select(t.charges).where(t.charges.c.charge_id == str(body.charge_id))).mappings().first()
-        # The charge that replaced it, if it was corrected already: the ledger would refuse a second.
-        replacement = c.execute(select(t.charges.c.charge_id).where(t.charges.c.corrects == str(body.charge_id))
-                                .limit(1)).scalar()
-    if original is None:
-        raise ApiError(404, "not_found", f"no charge {body.charge_id}")
-    if replacement:
+    raw = body.model_dump_json()
+    retry = _retry(request, "finance-correction", idempotency_key)
+    with Books.reading(request.app.state.db) as books:
+        original = books.charge(str(body.charge_id))
+        if original is None:
+            raise ApiError(404, "not_found", f"no charge {body.charge_id}")
+        corrected_by = books.correction_of(original["charge_id"])
+        waiting = books.pending_command(["correction"], original["charge_id"])
+    try:
+        quantity, unit_price, amount, by_hand = corrected(Decimal(original["unit_price"]),
+                                                          Decimal(original["quantity"]), body.amount, body.quantity)
+    except CorrectionError as exc:
+        raise ApiError(422, "invalid", str(exc), exc.field) from None
+    if not retry and corrected_by:
         raise ApiError(409, "already_corrected", f"charge {body.charge_id} was corrected already by charge "
-                                                 f"{replacement}; correct that one instead", corrected_by=replacement)
-    quantity = body.quantity or Decimal(original["quantity"])
+                                                 f"{corrected_by}; correct that one instead", corrected_by=corrected_by)
+    if not retry and waiting:
+        replacement = json.loads(waiting["body"])["charge_id"]
+        raise ApiError(409, "already_corrected", f"charge {body.charge_id} is being corrected already by charge "
+                                                 f"{replacement} (command {waiting['command_id']}); correct that one "
+                                                 "once it is applied", corrected_by=replacement,
+                       command_id=waiting["command_id"])
+    charge_id = uuid5(NAMESPACE, f"correction/{idempotency_key}") if idempotency_key else uuid4()
     correction = ChargeRecorded(
-        charge_id=uuid4(), service=original["service"], request_type=original["request_type"], kind="correction",
-        quantity=quantity, unit_price=round_pence(body.amount / quantity), amount=body.amount,
+        charge_id=charge_id, service=original["service"], request_type=original["request_type"], kind="correction",
+        quantity=quantity, unit_price=unit_price, amount=amount, amount_set_by_hand=by_hand,
         cost_centre=original["cost_centre"], period=original["period"], request_id=original["request_id"],
         description=f"Correction: {body.reason}"[:200], corrects=original["charge_id"])
-    event = request.app.state.codec.build(CHARGE_RECORDED, "/hps/finance", original["tenant"],
-                                          correction, subject=original["charge_id"])
-    await publish(request, CHARGES, event, original["tenant"])
-    return {"charge_id": str(correction.charge_id), "corrects": original["charge_id"], "status": "accepted"}
+    event = request.app.state.codec.build(CHARGE_RECORDED, "/hps/finance", original["tenant"], correction,
+                                          subject=original["charge_id"], id=uuid5(NAMESPACE, f"event/{charge_id}"))
+    return await _accept(request, who, "correction", original["charge_id"],
+                         Command(CHARGES, original["tenant"], event), "finance-correction", idempotency_key, raw, wait,
+                         charge_id=str(charge_id), corrects=original["charge_id"])
 
 
-def _scope_tenant(who: Principal, tenant: str | None) -> str | None:
-    """Partners see only their own tenant; finance and ops may ask for any (or all)."""
-    if who.role == "partner":
-        return who.tenant
-    if who.role == "staff":
-        raise ApiError(403, "forbidden", "statements are for finance, ops and each partner")
-    return tenant
+def _withdrawable(request: Request, books: Books, cost_id: str, retry: bool) -> dict:
+    """The cost to withdraw (as recorded, or as its pending command names it): 404 if there is none,
+    409 if it was withdrawn already or a withdrawal of it is pending."""
+    cost = books.shared_cost(cost_id)
+    if cost is None:
+        waiting = books.pending_command(["shared_cost"], cost_id)
+        if waiting is None:
+            raise ApiError(404, "not_found", f"no shared cost {cost_id}")
+        cost = {**json.loads(waiting["body"]), "apportioned": 0}
+    if retry:
+        return cost
+    if done := books.withdrawal(cost_id):
+        raise ApiError(409, "already_withdrawn", f"shared cost {cost_id} was withdrawn already"
+                       + (f" and recorded again as {done['replacement_id']}" if done["replacement_id"] else ""),
+                       replacement_id=done["replacement_id"])
+    if waiting := books.pending_command(["withdrawal", "rebasis"], cost_id):
+        raise ApiError(409, "already_withdrawn", f"a withdrawal of shared cost {cost_id} is pending "
+                                                 f"(command {waiting['command_id']})", command_id=waiting["command_id"])
+    return cost
 
 
-@router.get("/periods/{period}")
-async def period_status(period: Period, request: Request, who: PrincipalDep) -> dict:
-    require(who, "finance", "ops")
-    with request.app.state.db.connect() as c:
-        status = c.execute(select(t.periods.c.status).where(t.periods.c.period == period)).scalar() or "open"
-        charges = c.execute(select(func.count(), func.coalesce(func.sum(t.charges.c.amount), 0))
-                            .where(t.charges.c.period == period)).one()
-        costs = c.execute(select(func.count(), func.coalesce(func.sum(t.shared_costs.c.amount), 0))
-                          .where(t.shared_costs.c.period == period)).one()
-    return {"period": period, "status": status, "charges": charges[0], "charges_total": str(charges[1]),
-            "shared_costs": costs[0], "shared_costs_total": str(costs[1])}
-
-
-@contextmanager
-def _month_end():
-    """What stops a month end is the period's state, not the caller's input: a 409 that says why."""
-    try:
-        yield
-    except PeriodClosed as exc:
-        raise ApiError(409, "period_closed", str(exc)) from None
-    except Unpostable as exc:  # a shared cost its basis cannot split (a usage basis nobody used)
-        raise ApiError(409, "cannot_apportion", f"{exc}; the period cannot be drafted, reconciled or closed "
-                                                "until this cost is corrected") from None
-
-
-@router.get("/periods/{period}/preview")
-async def preview(period: Period, request: Request, who: PrincipalDep, tenant: Code | None = None) -> list[dict]:
-    """Draft statements as they would be issued now."""
-    with _month_end():
-        return request.app.state.month_end.preview(period, _scope_tenant(who, tenant))
-
-
-@router.post("/periods/{period}/close")
-async def close(period: Period, request: Request, who: PrincipalDep) -> dict:
+async def _withdraw(request: Request, who: Principal, cost_id: UUID, reason: str, basis: str | None, key: str | None,
+                    wait: float) -> JSONResponse:
     require(who, "finance")
-    with _month_end():
-        issued = request.app.state.month_end.close(period, who.name)
-    return {"period": period, "statements": [_summary(s) for s in issued]}
+    kind = "rebasis" if basis else "withdrawal"
+    raw = json.dumps({"cost_id": str(cost_id), "reason": reason, "basis": basis}, sort_keys=True)
+    retry = _retry(request, f"finance-{kind}", key)
+    with Books.reading(request.app.state.db) as books:
+        cost = _withdrawable(request, books, str(cost_id), retry)
+        if basis and not retry:
+            if basis == cost["basis"]:
+                raise ApiError(422, "invalid", f"shared cost {cost_id} is on basis {basis} already", "basis")
+            _apportionable(request, books, cost["service"], basis, cost["period"])
+    event_id = uuid5(NAMESPACE, f"{kind}/{key}") if key else uuid4()
+    replacement_id = uuid5(NAMESPACE, f"replacement/{event_id}") if basis else None
+    withdrawn = SharedCostWithdrawn(cost_id=cost_id, service=cost["service"], reason=reason, withdrawn_by=who.name,
+                                    rebasis=basis, replacement_id=replacement_id)
+    event = request.app.state.codec.build(SHARED_COST_WITHDRAWN, "/hps/finance", request.app.state.registry.unit.code,
+                                          withdrawn, subject=str(cost_id), id=event_id)
+    ids = {"cost_id": str(cost_id), **({"replacement_id": str(replacement_id)} if replacement_id else {})}
+    return await _accept(request, who, kind, str(cost_id), Command(SHARED_COSTS, cost["service"], event),
+                         f"finance-{kind}", key, raw, wait, **ids)
 
 
-def _summary(s: dict) -> dict:
-    return {"number": s["statement_number"], "tenant": s["tenant"]["code"], "period": s["period"],
-            "total": s["totals"]["total"], "content_sha256": s["content_sha256"]}
+@router.post("/shared-costs/{cost_id}/withdraw", status_code=202)
+async def withdraw(cost_id: UUID, body: Withdrawal, request: Request, who: PrincipalDep, wait: WaitSeconds,
+                   idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    """Take a shared cost back: if not yet apportioned it stops counting; if apportioned, each share
+    is reversed on the next open statement. Nothing is updated or deleted."""
+    return await _withdraw(request, who, cost_id, body.reason, None, idempotency_key, wait)
 
 
-@router.get("/statements")
-async def statements(request: Request, who: PrincipalDep, period: Period | None = None,
-                     tenant: Code | None = None) -> list[dict]:
-    tenant = _scope_tenant(who, tenant)
-    query = select(t.statements.c.body).order_by(t.statements.c.sequence)
-    if period:
-        query = query.where(t.statements.c.period == period)
-    if tenant:
-        query = query.where(t.statements.c.tenant == tenant)
-    with request.app.state.db.connect() as c:
-        return [_summary(json.loads(body)) for body in c.execute(query).scalars()]
+@router.post("/shared-costs/{cost_id}/rebasis", status_code=202)
+async def rebasis(cost_id: UUID, body: Rebasis, request: Request, who: PrincipalDep, wait: WaitSeconds,
+                  idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    """Withdraw a shared cost and record it again on another basis (under `replacement_id`), at once."""
+    return await _withdraw(request, who, cost_id, body.reason, body.basis, idempotency_key, wait)
 
 
-@router.get("/statements/{number}")
-async def statement(number: Line(100), request: Request, who: PrincipalDep,
-                    format: Annotated[Literal["json", "csv", "pdf"], Query()] = "json") -> Response:
-    tenant = _scope_tenant(who, None)
-    query = select(t.statements.c.body).where(t.statements.c.number == number)
-    if tenant:
-        query = query.where(t.statements.c.tenant == tenant)
-    with request.app.state.db.connect() as c:
-        body = c.execute(query).scalar()
-    if body is None:  # another tenant's statement is as absent as one never issued
-        raise ApiError(404, "not_found", f"no statement {number}")
-    content = json.loads(body)
-    filename = f'attachment; filename="{number}.{format}"'
-    if format == "csv":
-        return Response(render.to_csv(content), media_type="text/csv", headers={"Content-Disposition": filename})
-    if format == "pdf":
-        return Response(render.to_pdf(content), media_type="application/pdf", headers={"Content-Disposition": filename})
-    return JSONResponse(content)
-
-
-@router.get("/periods/{period}/reconciliation")
-async def reconciliation(period: Period, request: Request, who: PrincipalDep) -> dict:
+@router.get("/commands/{command_id}")
+async def command(command_id: UUID, request: Request, who: PrincipalDep, wait: WaitSeconds) -> JSONResponse:
+    """A finance command (or any event the ledger was sent) and its outcome: pending, applied (with
+    what was posted) or refused (with the reason). With ?wait=N, answers once decided or after N s."""
     require(who, "finance", "ops")
-    with _month_end():
-        rows = request.app.state.month_end.reconcile(period)
-    return {"period": period, "balanced": all(r.difference == 0 for r in rows),
-            "services": [{"service": r.service, **{name: str(getattr(r, name).quantize(PENNY)) for name in
-                          ("direct_charges", "shared_costs", "recorded", "recharged", "difference")}} for r in rows]}
+    location = _location(str(command_id))
+    found = _read(request.app.state.db, str(command_id))
+    if found is None:
+        raise not_found(str(command_id))
+    decided = await settle(found, lambda: _read(request.app.state.db, str(command_id)), wait)
+    return JSONResponse(decided.resource, 200, headers={"Location": location})
+
+
+# The commands a caller may wait for answer the ledger's refusal with the status of its code: for
+# the API document (shared.api.docs.describe's `decided`).
+DECIDED = {endpoint: STATUS for endpoint in (record_shared_cost, correct, withdraw, rebasis)}

@@ -25,14 +25,15 @@ def create_app(settings: Settings) -> FastAPI:
         upgrade(state.db)
         state.month_end = MonthEnd(state.db, state.registry)
         state.idempotency = IdempotencyKeys(state.db, tables.idempotency_keys)
-        dead_letters = bus.producer(settings.bootstrap)
-        await dead_letters.start()
-        recharge = RechargeEngine(Ledger(state.db, state.registry), state.codec)
+        # Tells the ledger's refusals and sends its dead letters: acknowledged, never dropped.
+        producer = bus.producer(settings.bootstrap)
+        await producer.start()
+        recharge = RechargeEngine(Ledger(state.db, state.registry), state.codec, producer)
         try:
-            state.health.start(recharge.runner(settings.bootstrap, dead_letters))
+            state.health.start(recharge.runner(settings.bootstrap))
             yield
         finally:
-            await dead_letters.stop()
+            await producer.stop()
             state.db.dispose()
 
     app = api_app.create("finance-ledger", "HPS Back Office finance API", "Shared costs, period close and recharge statements.",

@@ -1,31 +1,38 @@
-"""The ledger's write side: apply charge and shared-cost events exactly once, in double entry."""
+"""The ledger's write side: apply charge and shared-cost events exactly once, in double entry.
+
+An event is applied (its postings written under its id) or refused (the refusal recorded under its
+id, with the reason, for whoever asked); either way once, and a redelivery gets the same answer.
+"""
 
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from services.finance.ledger import tables as t
+from services.finance.ledger.apportionment import shares, why_not
 from services.finance.ledger.batch import Batch
 from services.finance.ledger.entries import (
     Conflict,
     Unpostable,
-    apportion_cost,
+    billed,
+    charge_postings,
     charge_row,
     check_period,
     content_hash,
-    is_closed,
-    lock,
-    post_pair,
-    statement_period,
+    reversal_postings,
+    share_postings,
+    withdrawal_postings,
 )
-from shared.contracts import ChargeRecorded, SharedCostRecorded
+from services.finance.ledger.repository import Books
+from shared.contracts import ChargeRecorded, SharedCostRecorded, SharedCostWithdrawn
 from shared.contracts.names import CHARGE_RECORDED as CHARGE
 from shared.contracts.names import SHARED_COST_RECORDED as SHARED_COST
+from shared.contracts.names import SHARED_COST_WITHDRAWN as WITHDRAWN
 from shared.events import Event
-from shared.fields import first_day
-from shared.tenants import Registry, RegistryError
+from shared.tenants import Registry
+
+Result = bool | Conflict | Unpostable
 
 
 class Ledger:
@@ -33,95 +40,134 @@ class Ledger:
         self.engine, self.registry = engine, registry
 
     def apply(self, event: Event) -> bool:
-        """Post `event` once; False if it was applied before. Raises Conflict or Unpostable."""
+        """Post `event` once; False if it was applied before. Raises Conflict, or Unpostable (also
+        for a redelivery of an event refused before)."""
         [result] = self.apply_all([event])
         if isinstance(result, Exception):
             raise result
         return result
 
-    def apply_all(self, events: list[Event]) -> list[bool | Conflict | Unpostable]:
-        """Post a batch in one transaction; each result says what became of its event.
+    def apply_all(self, events: list[Event]) -> list[Result]:
+        """Post a batch in one transaction; each result says what became of its event: True (applied
+        now), False (applied before), Unpostable (refused, now or before; recorded) or Conflict.
 
         Plain charges, the bulk of any stream, are checked in Python against what the batch and
         the database already hold, and written together with one multi-row insert per table.
-        Corrections and shared costs take the careful path, one savepoint each, after the rows
-        before them are written. Either way an event that cannot be posted changes nothing."""
-        results: list[bool | Conflict | Unpostable] = []
+        Corrections, shared costs and withdrawals take the careful path, one savepoint each, after
+        the rows before them are written. Either way an event that cannot be posted posts nothing."""
+        results: list[Result] = []
         with self.engine.begin() as c:
-            lock(c)
-            batch = Batch(c, events)
+            books = Books(c)
+            books.lock()
+            batch = Batch(books, self.registry, events)
             for event in events:
                 digest = content_hash(event)
                 try:
-                    if batch.seen(event, digest):
-                        results.append(False)
+                    seen = batch.seen(event, digest)
+                    if seen is not False:
+                        results.append(seen if isinstance(seen, Unpostable) else False)
                         continue
                     charge = ChargeRecorded.model_validate(event.data) if event.type == CHARGE else None
                     if charge is not None and charge.kind != "correction":
-                        batch.add(event, digest, charge, self._billed(event, charge))
-                        results.append(True)
+                        batch.add(event, digest, charge)
                     else:
                         batch.flush()
-                        results.append(self._apply(c, event))
+                        self._apply(books, batch, event, digest)
                         batch.known[str(event.id)] = digest
-                except (Conflict, Unpostable) as exc:
+                    results.append(True)
+                except Conflict as exc:
+                    results.append(exc)
+                except Unpostable as exc:
+                    batch.refuse(event, digest, exc)
                     results.append(exc)
             batch.flush()
         return results
 
-    def _billed(self, event: Event, charge: ChargeRecorded) -> str:
-        try:
-            return self.registry.accountable(event.tenant, first_day(charge.period)).code
-        except RegistryError as exc:
-            raise Unpostable(f"charge {charge.charge_id}: {exc}") from None
-
-    def _apply(self, c: Connection, event: Event) -> bool:
+    def _apply(self, books: Books, batch: Batch, event: Event, digest: str) -> None:
         """Post one event the batch has not seen: under the writers' lock a redelivery or a reused event id
         was caught by `Batch.seen`, so a unique key that still fails is a charge or cost id reused."""
-        digest = content_hash(event)
         try:
-            with c.begin_nested():
-                # Parameters apart from the statement: it compiles once and is reused from the cache.
-                c.execute(insert(t.events), {"event_id": str(event.id), "event_type": event.type,
-                                             "content_sha256": digest, "applied_at": datetime.now(UTC)})
-                if event.type == CHARGE:
-                    self._charge(c, event, ChargeRecorded.model_validate(event.data))
+            with books.savepoint():
+                books.add_events([{"event_id": str(event.id), "event_type": event.type, "content_sha256": digest,
+                                   "applied_at": datetime.now(UTC)}])
+                if event.type == CHARGE:  # a correction: plain charges take the batch's fast path
+                    self._correction(books, batch, event, ChargeRecorded.model_validate(event.data))
                 elif event.type == SHARED_COST:
-                    self._shared_cost(c, event, SharedCostRecorded.model_validate(event.data))
+                    self._shared_cost(books, batch, str(event.id), SharedCostRecorded.model_validate(event.data))
+                elif event.type == WITHDRAWN:
+                    self._withdraw(books, batch, event, SharedCostWithdrawn.model_validate(event.data))
                 else:
-                    raise Unpostable(f"the ledger does not post {event.type}")
-            return True
+                    raise Unpostable(f"the ledger does not post {event.type}", "unsupported")
         except IntegrityError:
             raise Conflict(f"event {event.id} repeats a charge or cost id recorded under another event") from None
 
-    def _charge(self, c: Connection, event: Event, charge: ChargeRecorded) -> None:
-        billed = self._billed(event, charge)
-        shown_on = statement_period(c, charge.period)
-        if charge.kind == "correction":
-            self._reverse(c, event, charge, shown_on)
-        c.execute(insert(t.charges), charge_row(event, charge, billed))
-        post_pair(c, event_id=str(event.id), source="charge", source_id=str(charge.charge_id), tenant=billed,
-                  service=charge.service, amount=charge.amount, period=shown_on, original_period=charge.period)
+    def _correction(self, books: Books, batch: Batch, event: Event, charge: ChargeRecorded) -> None:
+        """The charge it corrects reversed in full, and the corrected charge posted."""
+        statement = batch.statement(charge.period)
+        tenant = billed(self.registry, event.tenant, charge.period, statement, f"charge {charge.charge_id}")
+        self._reverse(books, batch, event, charge)
+        books.add_charges([charge_row(event, charge, tenant)])
+        books.add_postings(charge_postings(event, charge, tenant, statement))
 
-    def _reverse(self, c: Connection, event: Event, correction: ChargeRecorded, shown_on: str) -> None:
+    def _reverse(self, books: Books, batch: Batch, event: Event, correction: ChargeRecorded) -> None:
         if correction.corrects is None:
             raise Unpostable("a correction must name the charge it corrects")
-        original = c.execute(select(t.charges).where(t.charges.c.charge_id == str(correction.corrects))).mappings().first()
+        original = books.charge(str(correction.corrects))
         if original is None:
-            raise Unpostable(f"correction of unknown charge {correction.corrects}")
-        already = c.execute(select(t.postings.c.id).where(t.postings.c.source == "reversal",
-                                                          t.postings.c.source_id == original["charge_id"])).first()
-        if already:
-            raise Unpostable(f"charge {original['charge_id']} was corrected already; correct the correction")
-        post_pair(c, event_id=str(event.id), source="reversal", source_id=original["charge_id"],
-                  tenant=original["billed_tenant"], service=original["service"], amount=-Decimal(original["amount"]),
-                  period=shown_on, original_period=original["period"])
+            raise Unpostable(f"correction of unknown charge {correction.corrects}", "not_found")
+        if corrected_by := books.correction_of(original["charge_id"]):
+            raise Unpostable(f"charge {original['charge_id']} was corrected already; correct the correction, "
+                             f"charge {corrected_by}, instead", "already_corrected", corrected_by=corrected_by)
+        statement = batch.statement(original["period"])
+        tenant = billed(self.registry, original["tenant"], original["period"], statement,
+                        f"reversal of charge {original['charge_id']}")
+        books.add_postings(reversal_postings(event, original, tenant, statement))
 
-    def _shared_cost(self, c: Connection, event: Event, cost: SharedCostRecorded) -> None:
-        check_period(self.registry, cost.period)
-        row = {"cost_id": str(cost.cost_id), "event_id": str(event.id), "service": cost.service,
-               "description": cost.description, "amount": cost.amount, "period": cost.period, "basis": cost.basis,
-               "recorded_by": cost.recorded_by, "apportioned": 0}
-        c.execute(insert(t.shared_costs), row)
-        if is_closed(c, cost.period):  # late: its shares go on the next open statement now
-            apportion_cost(c, self.registry, row, statement_period(c, cost.period))
+    def _shared_cost(self, books: Books, batch: Batch, event_id: str, cost: SharedCostRecorded,
+                     replaces: str | None = None) -> None:
+        self._record_cost(books, batch, {
+            "cost_id": str(cost.cost_id), "event_id": event_id, "service": cost.service,
+            "description": cost.description, "amount": cost.amount, "period": cost.period, "basis": cost.basis,
+            "recorded_by": cost.recorded_by, "apportioned": 0, "reason": cost.reason, "replaces": replaces})
+
+    def _record_cost(self, books: Books, batch: Batch, row: dict) -> None:
+        """Record a shared cost; one for a closed period is apportioned at once onto the next open
+        statement. A cost its basis cannot apportion (as far as is known now) is refused."""
+        check_period(self.registry, row["period"])
+        closed = batch.statement(row["period"]) != row["period"]
+        usage = books.usage(row["service"], row["period"]) if row["basis"] == "usage" else None
+        if why := why_not(self.registry, row["basis"], row["period"], usage, closed):
+            raise Unpostable(f"shared cost {row['cost_id']}: {why}", "cannot_apportion", basis=row["basis"])
+        books.add_shared_cost(row)
+        if closed:  # late: its shares go on the next open statement now
+            cost_shares = shares(self.registry, row["basis"], row["period"], Decimal(row["amount"]), usage)
+            books.add_postings(share_postings(self.registry, row, cost_shares, batch.statement(row["period"])))
+            books.mark_apportioned(row["cost_id"])
+
+    def _withdraw(self, books: Books, batch: Batch, event: Event, withdrawn: SharedCostWithdrawn) -> None:
+        """Take a shared cost back: a cost not yet apportioned stops counting; an apportioned one has
+        each share reversed on the next open statement. Nothing is updated. A re-basis records the
+        same cost again on the new basis, under its replacement id, in the same transaction."""
+        cost_id = str(withdrawn.cost_id)
+        cost = books.shared_cost(cost_id)
+        if cost is None:
+            raise Unpostable(f"withdrawal of unknown shared cost {cost_id}", "not_found")
+        if cost["service"] != withdrawn.service:
+            raise Unpostable(f"shared cost {cost_id} is a cost of {cost['service']}, not {withdrawn.service}")
+        if done := books.withdrawal(cost_id):
+            raise Unpostable(f"shared cost {cost_id} was withdrawn already", "already_withdrawn",
+                             withdrawn_by_event=done["event_id"], replacement_id=done["replacement_id"])
+        reversed_on = None
+        if cost["apportioned"]:
+            reversed_on = batch.statement(cost["period"])
+            books.add_postings(withdrawal_postings(self.registry, str(event.id), cost, books.shares_posted(cost),
+                                                   reversed_on))
+        books.add_withdrawal({"cost_id": cost_id, "event_id": str(event.id), "reason": withdrawn.reason,
+                              "withdrawn_by": withdrawn.withdrawn_by, "rebasis": withdrawn.rebasis,
+                              "replacement_id": str(withdrawn.replacement_id) if withdrawn.replacement_id else None,
+                              "reversed_on": reversed_on, "withdrawn_at": datetime.now(UTC)})
+        if withdrawn.rebasis:
+            self._record_cost(books, batch, {
+                **cost, "cost_id": str(withdrawn.replacement_id), "event_id": str(event.id),
+                "basis": withdrawn.rebasis, "recorded_by": withdrawn.withdrawn_by, "apportioned": 0,
+                "replaces": cost_id})

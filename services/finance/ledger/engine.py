@@ -1,44 +1,74 @@
-"""The recharge engine's consumer: charges and shared costs from Kafka into the ledger."""
+"""The recharge engine's consumer: charges, shared costs and withdrawals from Kafka into the ledger.
+
+What the ledger refuses is recorded with the batch and told on `finance.refusals` before the
+batch's offsets are committed: a crash in between redelivers the batch, the ledger answers with
+the refusals it recorded, and they are told again under the same ids. Only a message that is not
+an event, or an event id reused with other content, is a dead letter.
+"""
+
+import asyncio
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from services.finance.ledger.book import Ledger
+from services.finance.ledger.entries import Unpostable, refusal_id
 from shared import metrics
-from shared.events import EventCodec, InvalidEvent
+from shared.contracts import FinanceCommandRefused
+from shared.contracts.names import FINANCE_COMMAND_REFUSED
+from shared.events import Event, EventCodec, InvalidEvent
+from shared.kafka import bus
 from shared.kafka.consuming import Refusals, Runner
 from shared.logging import get_logger
-from shared.topics import CHARGES, SHARED_COSTS
+from shared.topics import CHARGES, FINANCE_REFUSALS, SHARED_COSTS
 
 GROUP = "hps-finance-ledger"
 log = get_logger("finance-ledger")
 
 
 class RechargeEngine:
-    def __init__(self, ledger: Ledger, codec: EventCodec):
-        self.ledger, self.codec = ledger, codec
+    def __init__(self, ledger: Ledger, codec: EventCodec, producer: AIOKafkaProducer):
+        """`producer` (started, acknowledged, retrying) tells the refusals and sends the dead letters."""
+        self.ledger, self.codec, self.producer = ledger, codec, producer
 
-    def runner(self, bootstrap: str, dead_letters: AIOKafkaProducer, topics=(CHARGES, SHARED_COSTS),
-               group: str = GROUP) -> Runner:
+    def runner(self, bootstrap: str, topics=(CHARGES, SHARED_COSTS), group: str = GROUP) -> Runner:
         consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=group,
                                     enable_auto_commit=False, auto_offset_reset="earliest")
-        return Runner("recharge-engine", consumer, self.handle, group=group, dead_letters=dead_letters, batch=True)
+        return Runner("recharge-engine", consumer, self.handle, group=group, dead_letters=self.producer, batch=True)
 
     async def handle(self, messages: list[ConsumerRecord]) -> Refusals:
-        """Post a fetched batch in one transaction; returns what could not be posted."""
-        decoded, refused = [], []
+        """Post a fetched batch in one transaction, tell what it refused; returns what is a dead letter."""
+        decoded, dead = [], []
         for message in messages:
             try:
                 event = self.codec.decode(message.value, message.headers)
                 metrics.consumed(message.topic, event.tenant, event.type)
                 decoded.append((message, event))
             except InvalidEvent as exc:
-                refused.append((message, exc))
+                dead.append((message, exc))
         with metrics.timed("ledger.batch"):
-            results = self.ledger.apply_all([event for _, event in decoded])
+            # In a thread of its own: the finance API, in the same process, answers while a batch waits
+            # for the writers' lock (a close) or the database.
+            results = await asyncio.to_thread(self.ledger.apply_all, [event for _, event in decoded])
         for (message, event), result in zip(decoded, results):
-            if isinstance(result, Exception):
-                refused.append((message, result))
+            if isinstance(result, Unpostable):
+                metrics.error("refused")
+                log.info("refused", event_id=str(event.id), tenant=event.tenant, type=event.type, code=result.code,
+                         reason=result.reason[:500])
+                await self.tell(event, result)
+            elif isinstance(result, Exception):
+                dead.append((message, result))
             else:
                 log.info("applied" if result else "duplicate", event_id=str(event.id), tenant=event.tenant,
                          type=event.type)
-        return refused
+        return dead
+
+    async def tell(self, event: Event, refusal: Unpostable) -> None:
+        """Publish the refusal of `event` (acknowledged), keyed by its tenant, under an id derived from it."""
+        told = self.refusal_event(event, refusal)
+        await bus.publish(self.producer, self.codec, FINANCE_REFUSALS, told, told.tenant)
+
+    def refusal_event(self, event: Event, refusal: Unpostable) -> Event:
+        data = FinanceCommandRefused(command_id=event.id, command=event.type[:100], subject=refusal.subject,
+                                     code=refusal.code, reason=refusal.reason[:4000], refused_at=refusal.refused_at)
+        return self.codec.build(FINANCE_COMMAND_REFUSED, "/hps/finance", event.tenant, data,
+                                subject=refusal.subject, id=refusal_id(event.id))

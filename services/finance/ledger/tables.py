@@ -1,17 +1,19 @@
 """The ledger's tables. Created and changed only by the Alembic migrations beside this file."""
 
 from sqlalchemy import (
-                        Column,
-                        DateTime,
-                        ForeignKey,
-                        Index,
-                        Integer,
-                        MetaData,
-                        Numeric,
-                        String,
-                        Table,
-                        Text,
-                        UniqueConstraint,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
 )
 
 from shared import idempotency
@@ -45,6 +47,9 @@ charges = Table(
     Column("request_id", String(36)),
     Column("description", Text, nullable=False),
     Column("corrects", String(36)),
+    # A correction whose amount is not quantity × unit price: finance set it, and the statement says so.
+    Column("amount_set_by_hand", Boolean, nullable=False, default=False, server_default=false()),
+    Index("ix_ledger_charges_corrects", "corrects"),
 )
 
 shared_costs = Table(
@@ -58,6 +63,8 @@ shared_costs = Table(
     Column("basis", String(16), nullable=False),
     Column("recorded_by", String(200), nullable=False),
     Column("apportioned", Integer, nullable=False, default=0),  # 1 once its shares are posted
+    Column("reason", Text),  # why: given for a credit or refund (a negative amount)
+    Column("replaces", String(36)),  # the cost it re-records on another basis
 )
 
 # Double entry: each source's debits (tenants' receivables) equal its credits (service income).
@@ -65,10 +72,11 @@ postings = Table(
     "ledger_postings", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("event_id", String(36), nullable=False),
-    Column("source", String(16), nullable=False),  # charge | reversal | shared_cost
+    Column("source", String(16), nullable=False),  # charge | reversal | shared_cost | withdrawal
     Column("source_id", String(36), nullable=False),  # charge id or cost id
     Column("account", String(64), nullable=False),  # receivable:<tenant> | income:<service>
-    Column("tenant", String(32)),
+    Column("tenant", String(32)),  # who is billed
+    Column("for_tenant", String(32)),  # whom the entry was for: a predecessor its successor answers for
     Column("service", String(32), nullable=False),
     Column("debit", Money, nullable=False),
     Column("credit", Money, nullable=False),
@@ -111,5 +119,49 @@ statements = Table(
     UniqueConstraint("tenant", "period", name="uq_ledger_statement_tenant_period"),
 )
 
-# Idempotency-Keys of finance commands (shared costs), with the event each one stands for.
+# A shared cost taken back: its shares reversed (never updated), or, with `rebasis`, recorded again
+# on another basis under `replacement_id`, in the same transaction.
+withdrawals = Table(
+    "ledger_withdrawals", metadata,
+    Column("cost_id", String(36), ForeignKey("ledger_shared_costs.cost_id"), primary_key=True),
+    Column("event_id", String(36), ForeignKey("ledger_events.event_id"), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("withdrawn_by", String(200), nullable=False),
+    Column("rebasis", String(16)),
+    Column("replacement_id", String(36)),
+    Column("reversed_on", String(7)),  # the statement its shares' reversals are on; null if never apportioned
+    Column("withdrawn_at", DateTime(timezone=True), nullable=False),
+)
+
+# Every event the ledger would not post, with the reason: what the finance API shows as the
+# command's outcome, and what the refusal event told (its id derived from the refused event's).
+refusals = Table(
+    "ledger_refusals", metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("event_type", String(100), nullable=False),
+    Column("content_sha256", String(64), nullable=False),
+    Column("tenant", String(32), nullable=False),
+    Column("subject", String(200)),
+    Column("code", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("detail", Text, nullable=False),  # JSON: what else the caller is told (the charge that corrected it)
+    Column("refusal_id", String(36), nullable=False, unique=True),
+    Column("refused_at", DateTime(timezone=True), nullable=False),
+)
+
+# Every command the finance API published: who asked, when, for what; its outcome is the ledger's
+# (ledger_events: applied, ledger_refusals: refused, neither yet: pending).
+commands = Table(
+    "ledger_commands", metadata,
+    Column("command_id", String(36), primary_key=True),  # the id of the event published
+    Column("kind", String(16), nullable=False),  # shared_cost | correction | withdrawal | rebasis
+    Column("subject", String(36), nullable=False),  # the cost or charge it concerns
+    Column("tenant", String(32), nullable=False),
+    Column("requested_by", String(200), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("body", Text, nullable=False),  # JSON: the event's data
+    Index("ix_ledger_commands_subject", "subject", "kind"),
+)
+
+# Idempotency-Keys of finance commands, with the event each one stands for.
 idempotency_keys = idempotency.table(metadata, "finance_idempotency")

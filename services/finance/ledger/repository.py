@@ -1,0 +1,275 @@
+"""Every query of the ledger, in one place: the write side's, the month end's, the statements' and
+the finance API's. The rules (book, batch, entries, closing, statements) call these and hold no SQL.
+
+Every read of one tenant's rows goes through `scoped`, so no query filters by tenant by hand.
+"""
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import Connection, Engine, exists, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from services.finance.ledger import tables as t
+from shared.contracts.names import CHARGE_RECORDED
+from shared.db import upsert
+
+p, ch, sc, w, r, cmd = (t.postings.c, t.charges.c, t.shared_costs.c, t.withdrawals.c, t.refusals.c, t.commands.c)
+RECEIVABLE = p.account.like("receivable:%")
+
+
+def scoped(query, tenant_column, tenant: str | None):
+    """Every tenant-filtered read goes through here: one tenant's rows (a partner sees only its own),
+    or, with no tenant, every tenant's (finance and ops)."""
+    return query if tenant is None else query.where(tenant_column == tenant)
+
+
+class Books:
+    """The ledger's tables, over one connection and whatever transaction it is in."""
+
+    def __init__(self, c: Connection):
+        self.c = c
+
+    @classmethod
+    def reading(cls, engine: Engine):
+        """`with Books.reading(engine) as books:` for reads outside the write side's transaction."""
+        return _Reading(engine)
+
+    def savepoint(self):
+        return self.c.begin_nested()
+
+    # The write side.
+
+    def lock(self) -> None:
+        """Serialise ledger writers; see tables.control."""
+        self.c.execute(update(t.control).where(t.control.c.id == 1).values(writes=t.control.c.writes + 1))
+
+    def closed_periods(self, since: str) -> set[str]:
+        """The closed periods from `since` on: where an entry for `since` cannot show any more."""
+        return set(self.c.execute(select(t.periods.c.period).where(
+            t.periods.c.period >= since, t.periods.c.status == "closed")).scalars())
+
+    def is_closed(self, period: str) -> bool:
+        return self.period_status(period) == "closed"
+
+    def period_status(self, period: str) -> str:
+        return self.c.execute(select(t.periods.c.status).where(t.periods.c.period == period)).scalar() or "open"
+
+    def known_events(self, ids: Sequence[str]) -> dict[str, str]:
+        """Applied events among `ids`, with their content hash."""
+        if not ids:
+            return {}
+        return dict(self.c.execute(select(t.events.c.event_id, t.events.c.content_sha256)
+                                   .where(t.events.c.event_id.in_(ids))).all())
+
+    def refused_events(self, ids: Sequence[str]) -> dict[str, dict]:
+        if not ids:
+            return {}
+        rows = self.c.execute(select(t.refusals).where(r.event_id.in_(ids))).mappings().all()
+        return {row["event_id"]: dict(row) for row in rows}
+
+    def taken_charge_ids(self, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        return set(self.c.execute(select(ch.charge_id).where(ch.charge_id.in_(ids))).scalars())
+
+    def add_events(self, rows: list[dict]) -> None:
+        self._add(t.events, rows)
+
+    def add_charges(self, rows: list[dict]) -> None:
+        self._add(t.charges, rows)
+
+    def add_postings(self, rows: list[dict]) -> None:
+        self._add(t.postings, rows)
+
+    def add_refusals(self, rows: list[dict]) -> None:
+        self._add(t.refusals, rows)
+
+    def add_shared_cost(self, row: dict) -> None:
+        self._add(t.shared_costs, [row])
+
+    def add_withdrawal(self, row: dict) -> None:
+        self._add(t.withdrawals, [row])
+
+    def _add(self, table, rows: list[dict]) -> None:
+        if rows:
+            # Parameters apart from the statement: it compiles once and is reused from the cache.
+            self.c.execute(insert(table), rows)
+
+    def charge(self, charge_id: str) -> dict | None:
+        row = self.c.execute(select(t.charges).where(ch.charge_id == charge_id)).mappings().first()
+        return dict(row) if row else None
+
+    def correction_of(self, charge_id: str) -> str | None:
+        """The charge that corrected `charge_id`, if it was corrected."""
+        return self.c.execute(select(ch.charge_id).where(ch.corrects == charge_id).limit(1)).scalar()
+
+    def shared_cost(self, cost_id: str) -> dict | None:
+        row = self.c.execute(select(t.shared_costs).where(sc.cost_id == cost_id)).mappings().first()
+        return dict(row) if row else None
+
+    def withdrawal(self, cost_id: str) -> dict | None:
+        row = self.c.execute(select(t.withdrawals).where(w.cost_id == cost_id)).mappings().first()
+        return dict(row) if row else None
+
+    def mark_apportioned(self, cost_id: str) -> None:
+        self.c.execute(update(t.shared_costs).where(sc.cost_id == cost_id).values(apportioned=1))
+
+    def shares_posted(self, cost: dict) -> list[dict]:
+        """The receivable side of each share posted for a cost (found through its period and service)."""
+        rows = self.c.execute(select(p.debit, p.credit, p.exact_share,
+                                     func.coalesce(p.for_tenant, p.tenant).label("for_tenant"))
+                              .where(p.original_period == cost["period"], p.service == cost["service"],
+                                     p.source == "shared_cost", p.source_id == cost["cost_id"], RECEIVABLE)
+                              .order_by(p.id)).mappings().all()
+        return [dict(row) for row in rows]
+
+    def usage(self, service: str, period: str) -> dict[str, Decimal]:
+        """Each tenant's direct charges net of reversals for `service` in `period`, by whom they were for."""
+        whose = func.coalesce(p.for_tenant, p.tenant)
+        rows = self.c.execute(select(whose, func.sum(p.debit - p.credit)).where(
+            RECEIVABLE, p.service == service, p.original_period == period,
+            p.source.in_(("charge", "reversal"))).group_by(whose)).all()
+        return {tenant: Decimal(total) for tenant, total in rows}
+
+    # The month end.
+
+    def pending_costs(self, period: str) -> list[dict]:
+        """The period's shared costs still to apportion: not apportioned, not withdrawn."""
+        withdrawn = exists().where(w.cost_id == sc.cost_id)
+        rows = self.c.execute(select(t.shared_costs).where(sc.period == period, sc.apportioned == 0, ~withdrawn)
+                              .order_by(sc.service, sc.cost_id)).mappings().all()
+        return [dict(row) for row in rows]
+
+    def tenants_posted(self, period: str, tenant: str | None = None) -> set[str]:
+        """Tenants with entries on `period`'s statements."""
+        query = scoped(select(p.tenant).distinct().where(p.period == period, RECEIVABLE), p.tenant, tenant)
+        return set(self.c.execute(query).scalars())
+
+    def statement_lines(self, period: str, tenant: str) -> list[dict]:
+        """The receivable postings on a tenant's statement for `period`, with their sources; one
+        pass, joined: a month may hold a million lines, too many to look up by id."""
+        query = (select(t.postings, ch.charge_id, ch.request_id, ch.request_type, ch.kind, ch.cost_centre,
+                        ch.description.label("charge_description"), ch.quantity, ch.unit_price,
+                        ch.amount_set_by_hand, sc.cost_id, sc.description.label("cost_description"),
+                        sc.amount.label("cost_total"), sc.reason.label("cost_reason"), sc.replaces)
+                 .select_from(t.postings.outerjoin(t.charges, p.source_id == ch.charge_id)
+                              .outerjoin(t.shared_costs, p.source_id == sc.cost_id))
+                 .where(p.period == period, RECEIVABLE).order_by(p.id))
+        return [dict(row) for row in self.c.execute(scoped(query, p.tenant, tenant)).mappings()]
+
+    def issue(self, period: str, closed_by: str, statements: Iterable[tuple[int, dict, str]]) -> None:
+        """Store each sealed statement under its sequence (with its canonical body), close the period."""
+        last = None
+        for sequence, statement, body in statements:
+            last = sequence
+            self.c.execute(insert(t.statements).values(
+                number=statement["statement_number"], sequence=sequence, tenant=statement["tenant"]["code"],
+                period=period, issued_at=datetime.now(UTC), total=Decimal(statement["totals"]["total"]),
+                content_sha256=statement["content_sha256"], body=body))
+        if last is not None:
+            self.c.execute(update(t.control).where(t.control.c.id == 1).values(statement_sequence=last))
+        upsert(self.c, t.periods, {"period": period},
+               {"status": "closed", "closed_at": datetime.now(UTC), "closed_by": closed_by})
+
+    def statement_sequence(self) -> int:
+        return self.c.execute(select(t.control.c.statement_sequence).where(t.control.c.id == 1)).scalar()
+
+    def recorded_charges(self, period: str) -> dict[str, Decimal]:
+        """Per service, the period's charges that stand (not reversed)."""
+        reversed_ids = select(p.source_id).where(p.original_period == period, p.source == "reversal")
+        return self._by_service(select(ch.service, func.sum(ch.amount)).where(
+            ch.period == period, ch.charge_id.not_in(reversed_ids)).group_by(ch.service))
+
+    def recorded_costs(self, period: str) -> dict[str, Decimal]:
+        """Per service, the period's shared costs that stand (not withdrawn)."""
+        return self._by_service(select(sc.service, func.sum(sc.amount)).where(
+            sc.period == period, ~exists().where(w.cost_id == sc.cost_id)).group_by(sc.service))
+
+    def recharged(self, period: str) -> dict[str, Decimal]:
+        """Per service, what the tenants were billed for `period`, on whichever statement."""
+        return self._by_service(select(p.service, func.sum(p.debit - p.credit)).where(
+            p.original_period == period, RECEIVABLE).group_by(p.service))
+
+    def _by_service(self, query) -> dict[str, Decimal]:
+        return {service: Decimal(total or 0) for service, total in self.c.execute(query).all()}
+
+    # The finance API.
+
+    def period_summary(self, period: str) -> dict:
+        charges = self.c.execute(select(func.count(), func.coalesce(func.sum(ch.amount), 0))
+                                 .where(ch.period == period)).one()
+        costs = self.c.execute(select(func.count(), func.coalesce(func.sum(sc.amount), 0))
+                               .where(sc.period == period)).one()
+        withdrawn = self.c.execute(select(func.count()).select_from(t.withdrawals.join(
+            t.shared_costs, w.cost_id == sc.cost_id)).where(sc.period == period)).scalar()
+        return {"status": self.period_status(period), "charges": charges[0], "charges_total": Decimal(charges[1]),
+                "shared_costs": costs[0], "shared_costs_total": Decimal(costs[1]), "withdrawn": withdrawn}
+
+    def statements(self, period: str | None, tenant: str | None) -> list[dict]:
+        query = scoped(select(t.statements.c.body).order_by(t.statements.c.sequence), t.statements.c.tenant, tenant)
+        if period:
+            query = query.where(t.statements.c.period == period)
+        return [json.loads(body) for body in self.c.execute(query).scalars()]
+
+    def statement(self, number: str, tenant: str | None) -> dict | None:
+        """One issued statement; another tenant's is as absent as one never issued."""
+        body = self.c.execute(scoped(select(t.statements.c.body).where(t.statements.c.number == number),
+                                     t.statements.c.tenant, tenant)).scalar()
+        return json.loads(body) if body else None
+
+    def add_command(self, row: dict) -> None:
+        """Record a command once: a retry of the same command (the same event) records nothing more."""
+        try:
+            with self.c.begin_nested():
+                self.c.execute(insert(t.commands), row)
+        except IntegrityError:
+            pass
+
+    def pending_command(self, kinds: Sequence[str], subject: str) -> dict | None:
+        """A command about `subject` the ledger has not decided yet."""
+        row = self.c.execute(select(t.commands).where(
+            cmd.subject == subject, cmd.kind.in_(kinds), ~exists().where(t.events.c.event_id == cmd.command_id),
+            ~exists().where(r.event_id == cmd.command_id)).order_by(cmd.requested_at).limit(1)).mappings().first()
+        return dict(row) if row else None
+
+    def command(self, command_id: str) -> dict | None:
+        """A command with what the ledger made of it: `event` (applied) or `refusal`, and what it posted."""
+        row = self.c.execute(select(t.commands).where(cmd.command_id == command_id)).mappings().first()
+        applied = self.c.execute(select(t.events).where(t.events.c.event_id == command_id)).mappings().first()
+        refusal = self.c.execute(select(t.refusals).where(r.event_id == command_id)).mappings().first()
+        if row is None and applied is None and refusal is None:
+            return None
+        found = {"command": dict(row) if row else None, "event": dict(applied) if applied else None,
+                 "refusal": dict(refusal) if refusal else None}
+        if applied and applied["event_type"] == CHARGE_RECORDED:
+            # By the id the command names; a charge no command stands for (a worker's) by its event.
+            charge_id = json.loads(row["body"]).get("charge_id") if row else None
+            found["charge"] = self.c.execute(select(ch.charge_id, ch.corrects, ch.amount, ch.quantity, ch.unit_price,
+                                                    ch.amount_set_by_hand).where(
+                ch.charge_id == charge_id if charge_id else ch.event_id == command_id)).mappings().first()
+        elif applied:
+            found["costs"] = [dict(x) for x in self.c.execute(select(sc.cost_id, sc.basis, sc.amount, sc.replaces)
+                                                              .where(sc.event_id == command_id)).mappings()]
+            found["withdrawal"] = self.c.execute(select(t.withdrawals).where(w.event_id == command_id)
+                                                 ).mappings().first()
+        return found
+
+    def idempotency_body(self, scope: str, key: str) -> str | None:
+        """The body digest an Idempotency-Key was taken with, if it was taken."""
+        k = t.idempotency_keys.c
+        return self.c.execute(select(k.body_sha256).where(k.scope == scope, k.key == key)).scalar()
+
+
+class _Reading:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def __enter__(self) -> Books:
+        self.connection = self.engine.connect()
+        return Books(self.connection)
+
+    def __exit__(self, *exc) -> None:
+        self.connection.close()
