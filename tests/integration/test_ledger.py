@@ -15,9 +15,9 @@ from services.finance.ledger.book import Ledger
 from services.finance.ledger.closing import MonthEnd, PeriodClosed
 from services.finance.ledger.entries import Conflict, Unpostable
 from services.finance.ledger.schema import upgrade
-from shared.db import engine as make_engine
 from shared.events import EventCodec
 from shared.tenants import Registry
+from tests.integration.ledger_databases import OnPostgres, OnSQLite
 
 registry = Registry.load()
 codec = EventCodec(registry)
@@ -384,19 +384,9 @@ class LedgerContract:
         assert (kept.code, kept.subject, kept.tenant) == ("cannot_apportion", late.data["cost_id"], "hps")
         assert "no tenant used the service in 2026-09" in kept.reason
 
-class TestLedgerOnSQLite(LedgerContract):
-    @pytest.fixture
-    def db(self, tmp_path):
-        engine = make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
-        yield engine
-        engine.dispose()
+class TestLedgerOnSQLite(OnSQLite, LedgerContract):
+    pass
 
 
-class TestLedgerOnPostgres(LedgerContract):
-    @pytest.fixture
-    def db(self, postgres_url):
-        engine = make_engine(postgres_url)
-        with engine.begin() as c:
-            c.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        yield engine
-        engine.dispose()
+class TestLedgerOnPostgres(OnPostgres, LedgerContract):
+    pass

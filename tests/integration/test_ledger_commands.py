@@ -17,7 +17,7 @@ from services.finance.ledger.entries import Unpostable, refusal_id
 from services.finance.ledger.outcome import outcome
 from services.finance.ledger.repository import Books
 from services.finance.ledger.schema import upgrade
-from shared.db import engine as make_engine
+from tests.integration.ledger_databases import OnPostgres, OnSQLite
 from tests.integration.test_ledger import charge, codec, registry, shared_cost, withdrawal
 
 
@@ -147,19 +147,9 @@ class CommandsContract:
         assert [s["tenant"]["code"] for s in drafted.statements] == ["council"]
 
 
-class TestCommandsOnSQLite(CommandsContract):
-    @pytest.fixture
-    def db(self, tmp_path):
-        engine = make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
-        yield engine
-        engine.dispose()
+class TestCommandsOnSQLite(OnSQLite, CommandsContract):
+    pass
 
 
-class TestCommandsOnPostgres(CommandsContract):
-    @pytest.fixture
-    def db(self, postgres_url):
-        engine = make_engine(postgres_url)
-        with engine.begin() as c:
-            c.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        yield engine
-        engine.dispose()
+class TestCommandsOnPostgres(OnPostgres, CommandsContract):
+    pass

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from services.finance.ledger.book import Ledger
 from services.finance.ledger.closing import MonthEnd
 from services.finance.ledger.schema import upgrade
-from shared.db import engine as make_engine
+from tests.integration.ledger_databases import OnPostgres, OnSQLite
 from tests.integration.test_ledger import charge, codec, registry
 
 
@@ -73,19 +73,9 @@ class MigrationContract:
         assert all(r.difference == 0 for r in month_end.reconcile("2026-09").services)
 
 
-class TestMigrationOnSQLite(MigrationContract):
-    @pytest.fixture
-    def db(self, tmp_path):
-        engine = make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
-        yield engine
-        engine.dispose()
+class TestMigrationOnSQLite(OnSQLite, MigrationContract):
+    pass
 
 
-class TestMigrationOnPostgres(MigrationContract):
-    @pytest.fixture
-    def db(self, postgres_url):
-        engine = make_engine(postgres_url)
-        with engine.begin() as c:
-            c.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        yield engine
-        engine.dispose()
+class TestMigrationOnPostgres(OnPostgres, MigrationContract):
+    pass

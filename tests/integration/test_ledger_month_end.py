@@ -4,7 +4,7 @@ re-bases, credits, successors answering for late entries, zero weights, correcti
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from services.finance.ledger import render
 from services.finance.ledger import tables as t
@@ -12,8 +12,8 @@ from services.finance.ledger.book import Ledger
 from services.finance.ledger.closing import MonthEnd, PeriodBlocked
 from services.finance.ledger.entries import Unpostable
 from services.finance.ledger.schema import upgrade
-from shared.db import engine as make_engine
 from shared.tenants import Registry
+from tests.integration.ledger_databases import OnPostgres, OnSQLite
 from tests.integration.test_ledger import charge, counts, registry, shared_cost, withdrawal
 
 # Two partners; the hospital has no sites and no budget of its own, and the agreement gives it nothing.
@@ -314,19 +314,9 @@ class MonthEndContract:
                                      "prior_period_adjustments": "-30.00", "total": "40.00"}
 
 
-class TestMonthEndOnSQLite(MonthEndContract):
-    @pytest.fixture
-    def db(self, tmp_path):
-        engine = make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
-        yield engine
-        engine.dispose()
+class TestMonthEndOnSQLite(OnSQLite, MonthEndContract):
+    pass
 
 
-class TestMonthEndOnPostgres(MonthEndContract):
-    @pytest.fixture
-    def db(self, postgres_url):
-        engine = make_engine(postgres_url)
-        with engine.begin() as c:
-            c.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        yield engine
-        engine.dispose()
+class TestMonthEndOnPostgres(OnPostgres, MonthEndContract):
+    pass
