@@ -17,6 +17,8 @@ from services.finance.ledger.entries import Unpostable, refusal_id
 from services.finance.ledger.outcome import outcome
 from services.finance.ledger.repository import Books
 from services.finance.ledger.schema import upgrade
+from shared.idempotency import Command, IdempotencyKeys, digest
+from shared.topics import SHARED_COSTS
 from tests.integration.ledger_databases import OnPostgres, OnSQLite
 from tests.integration.test_ledger import charge, codec, registry, shared_cost, withdrawal
 
@@ -58,6 +60,18 @@ class CommandsContract:
         assert done.resource["posted"] == {"cost_id": cost.data["cost_id"], "basis": "sites", "amount": "18500.00"}
         with db.connect() as c:
             assert c.execute(select(func.count()).select_from(t.commands)).scalar() == 1
+
+    def test_an_idempotency_key_stands_for_its_first_body_and_event(self, ledger, db):
+        keys = IdempotencyKeys(db, t.idempotency_keys)
+        cost = shared_cost("18500.00", "sites")
+        first = Command(SHARED_COSTS, "it", cost)
+        assert keys.claim("finance", "wan-2026-10", digest('{"amount": "18500.00"}'), first) is None
+        retry = Command(SHARED_COSTS, "it", shared_cost("18500.00", "sites"))  # the same body, a fresh event
+        again = keys.claim("finance", "wan-2026-10", digest('{"amount": "18500.00"}'), retry)
+        assert (again.state, again.command.event) == ("pending", cost)  # the retry publishes the first event
+        keys.published("finance", "wan-2026-10")
+        other = keys.claim("finance", "wan-2026-10", digest('{"amount": "99.00"}'), first)
+        assert other.state == "published" and other.body_sha256 != digest('{"amount": "99.00"}')  # the API's 409
 
     def test_a_refused_correction_is_read_back_with_the_reason_and_the_owners_status(self, ledger, db):
         original = charge("hospital", "165.00")
