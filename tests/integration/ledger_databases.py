@@ -1,9 +1,16 @@
-"""The two databases every ledger contract runs on: mix one into a test class of the contract."""
+"""The ledger under test, and the two databases every ledger contract runs on: a contract is a
+`LedgerFixtures`, and each test class mixes one database into it."""
 
 import pytest
 from sqlalchemy import text
 
+from services.finance.ledger.book import Ledger
+from services.finance.ledger.closing import MonthEnd
+from services.finance.ledger.schema import upgrade
 from shared.db import engine as make_engine
+from shared.tenants import Registry
+
+REGISTRY = Registry.load()
 
 
 class OnSQLite:
@@ -22,3 +29,14 @@ class OnPostgres:
             c.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
         yield engine
         engine.dispose()
+
+
+class LedgerFixtures:
+    @pytest.fixture
+    def ledger(self, db):
+        upgrade(db)
+        return Ledger(db, REGISTRY)
+
+    @pytest.fixture
+    def month_end(self, db, ledger):
+        return MonthEnd(db, REGISTRY)

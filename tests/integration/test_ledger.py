@@ -11,13 +11,11 @@ import pytest
 from sqlalchemy import func, select, text
 
 from services.finance.ledger import tables as t
-from services.finance.ledger.book import Ledger
-from services.finance.ledger.closing import MonthEnd, PeriodClosed
+from services.finance.ledger.closing import PeriodClosed
 from services.finance.ledger.entries import Conflict, Unpostable
-from services.finance.ledger.schema import upgrade
 from shared.events import EventCodec
 from shared.tenants import Registry
-from tests.integration.ledger_databases import OnPostgres, OnSQLite
+from tests.integration.ledger_databases import LedgerFixtures, OnPostgres, OnSQLite
 
 registry = Registry.load()
 codec = EventCodec(registry)
@@ -78,20 +76,7 @@ def lines_of(statement: dict, key: str, value: str) -> list[dict]:
     return [line for line in statement["prior_period_adjustments"] if line.get(key) == value]
 
 
-class LedgerContract:
-    @pytest.fixture
-    def db(self):
-        raise NotImplementedError
-
-    @pytest.fixture
-    def ledger(self, db):
-        upgrade(db)
-        return Ledger(db, registry)
-
-    @pytest.fixture
-    def month_end(self, db, ledger):
-        return MonthEnd(db, registry)
-
+class LedgerContract(LedgerFixtures):
     def test_an_event_is_applied_once_however_often_it_arrives(self, ledger, db):
         event = charge("council", "850.00")
         assert ledger.apply(event) is True

@@ -10,16 +10,14 @@ import pytest
 from sqlalchemy import func, select, text
 
 from services.finance.ledger import tables as t
-from services.finance.ledger.book import Ledger
 from services.finance.ledger.closing import MonthEnd
 from services.finance.ledger.engine import RechargeEngine
 from services.finance.ledger.entries import Unpostable, refusal_id
 from services.finance.ledger.outcome import outcome
 from services.finance.ledger.repository import Books
-from services.finance.ledger.schema import upgrade
 from shared.idempotency import Command, IdempotencyKeys, digest
 from shared.topics import SHARED_COSTS
-from tests.integration.ledger_databases import OnPostgres, OnSQLite
+from tests.integration.ledger_databases import LedgerFixtures, OnPostgres, OnSQLite
 from tests.integration.test_ledger import charge, codec, registry, shared_cost, withdrawal
 
 
@@ -37,16 +35,7 @@ def read(db, event_id):
     return outcome(found, f"/v1/finance/commands/{event_id}") if found else None
 
 
-class CommandsContract:
-    @pytest.fixture
-    def db(self):
-        raise NotImplementedError
-
-    @pytest.fixture
-    def ledger(self, db):
-        upgrade(db)
-        return Ledger(db, registry)
-
+class CommandsContract(LedgerFixtures):
     def test_a_command_is_pending_until_applied_then_says_what_was_posted(self, ledger, db):
         cost = shared_cost("18500.00", "sites")
         command(db, cost, "shared_cost", cost.data["cost_id"])

@@ -4,7 +4,6 @@ schema on SQLite and on PostgreSQL: what it held still adds up, and can be corre
 from decimal import Decimal
 from importlib import resources
 
-import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
@@ -47,10 +46,6 @@ POSTED_BEFORE = [  # as revision 0002 held them: a September charge, and a share
 
 
 class MigrationContract:
-    @pytest.fixture
-    def db(self):
-        raise NotImplementedError
-
     def test_a_ledger_from_before_is_carried_over_and_goes_on(self, db):
         migrate(db, "0002")
         with db.begin() as c:

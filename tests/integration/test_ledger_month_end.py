@@ -13,8 +13,8 @@ from services.finance.ledger.closing import MonthEnd, PeriodBlocked
 from services.finance.ledger.entries import Unpostable
 from services.finance.ledger.schema import upgrade
 from shared.tenants import Registry
-from tests.integration.ledger_databases import OnPostgres, OnSQLite
-from tests.integration.test_ledger import charge, counts, registry, shared_cost, withdrawal
+from tests.integration.ledger_databases import LedgerFixtures, OnPostgres, OnSQLite
+from tests.integration.test_ledger import charge, counts, shared_cost, withdrawal
 
 # Two partners; the hospital has no sites and no budget of its own, and the agreement gives it nothing.
 ZERO_WEIGHTS = """
@@ -45,20 +45,7 @@ def net_owed(db) -> dict[str, Decimal]:
             .where(t.postings.c.account.like("receivable:%")).group_by(t.postings.c.tenant)).all()}
 
 
-class MonthEndContract:
-    @pytest.fixture
-    def db(self):
-        raise NotImplementedError
-
-    @pytest.fixture
-    def ledger(self, db):
-        upgrade(db)
-        return Ledger(db, registry)
-
-    @pytest.fixture
-    def month_end(self, db, ledger):
-        return MonthEnd(db, registry)
-
+class MonthEndContract(LedgerFixtures):
     # Blockers.
 
     def test_a_cost_nobody_used_is_a_blocker_that_stops_only_the_close(self, ledger, month_end, db):
