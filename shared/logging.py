@@ -8,8 +8,8 @@ import structlog
 
 def configure(level: str = "INFO") -> None:
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
-    # The Kafka clients narrate every connection at INFO; their warnings are what matter.
-    for chatty in ("kafka", "aiokafka"):
+    # The Kafka and HTTP clients narrate every connection and request at INFO; their warnings are what matter.
+    for chatty in ("kafka", "aiokafka", "httpx", "httpcore"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     structlog.configure(
         processors=[

@@ -64,6 +64,7 @@ def test_hps_up_is_up_when_every_service_is_healthy_restarts_a_process_whose_con
     lines: list[str] = []
     output = read_until(up, "Press Ctrl-C", lines)
     assert "healthy" in output and f"localhost:{port}" in output, output
+    assert "HTTP Request" not in output, "what hps up prints is README's summary, not each health check"
     services = ("gateway", "hr", "it", "procurement", "finance", "ledger", "ops")
     for name in services:
         assert any(line.startswith(name) and line.rstrip().endswith("healthy") for line in lines), (name, output)
