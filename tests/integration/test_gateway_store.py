@@ -1,0 +1,90 @@
+"""The gateway's read model on a real database: each event once, and a command's outcome whichever
+of the gateway and the read model records it first."""
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import event, insert, select, text
+
+from services.gateway import tables
+from services.gateway.commands import Commands
+from services.gateway.store import Requests
+from shared.api.auth import Principal
+from shared.contracts import Change, RequestSnapshot, TransitionRefused
+from shared.db import engine as make_engine
+
+FINANCE = Principal(role="finance", name="Shared unit finance")
+NOW = datetime(2026, 10, 5, 9, 30, tzinfo=UTC)
+
+
+def snapshot(request_id: uuid.UUID, version: int, status: str, command_id: uuid.UUID) -> RequestSnapshot:
+    return RequestSnapshot(
+        request_id=request_id, service="it", request_type="laptop-provision", priority="P3", description="Laptop",
+        cost_centre="ASC-100", requested={"quantity": 1}, status=status, submitted_by="Council service desk",
+        submitted_at=NOW, updated_at=NOW, sla_due_at=NOW, version=version,
+        change=Change(action="submit" if version == 1 else "accept", actor="someone", command_id=command_id))
+
+
+@pytest.fixture
+def db(postgres_url):
+    engine = make_engine(postgres_url)
+    with engine.begin() as c:
+        c.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    tables.create(engine)
+    yield engine
+    engine.dispose()
+
+
+def at(offset: int) -> tuple[str, int, int]:
+    return "it.events", 0, offset
+
+
+def test_a_redelivered_or_older_snapshot_changes_nothing_and_is_told_once(db):
+    requests, request_id = Requests(db), uuid.uuid4()
+    submitted, accepted = uuid.uuid4(), uuid.uuid4()
+    assert requests.apply("e1", "council", snapshot(request_id, 1, "submitted", submitted), at(0))
+    assert requests.apply("e2", "council", snapshot(request_id, 2, "accepted", accepted), at(1))
+    # The first event again, after a restart: not applied over the newer version, not told twice.
+    assert not requests.apply("e1", "council", snapshot(request_id, 1, "submitted", submitted), at(0))
+    assert [(h["action"], h["status"]) for h in requests.history(str(request_id))] == \
+        [("submit", "submitted"), ("accept", "accepted")]
+    assert requests.get(FINANCE, str(request_id)).request.status == "accepted"
+
+
+def test_a_refusal_from_a_worker_that_names_no_command_is_history_only(db):
+    requests, request_id = Requests(db), uuid.uuid4()
+    requests.apply("e1", "council", snapshot(request_id, 1, "submitted", uuid.uuid4()), at(0))
+    refusal = TransitionRefused(request_id=request_id, action="start", status="submitted", reason="not yet")
+    requests.refused("e2", "council", "it", refusal, at(1))
+    [_, refused] = requests.history(str(request_id))
+    assert (refused["outcome"], refused["command_id"], refused["reason"]) == ("refused", None, "not yet")
+    assert requests.get(FINANCE, str(request_id)).refusal == "not yet"
+    with db.connect() as c:
+        assert c.execute(select(tables.commands.c.action)).scalars().all() == ["submit"]  # no outcome for a refusal
+
+
+def test_an_outcome_recorded_while_the_gateway_records_the_command_is_kept(db):
+    """The read model finds no row, the gateway inserts it as pending, then the read model's insert
+    meets it: the decision is written over the pending row, not lost."""
+    requests, commands = Requests(db), Commands(db, Requests(db))
+    request_id, command_id = uuid.uuid4(), uuid.uuid4()
+
+    def gateway_records_it_first(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("INSERT INTO gateway_commands") and not raced:
+            raced.append(True)
+            with db.begin() as other:
+                other.execute(insert(tables.commands).values(
+                    command_id=str(command_id), request_id=str(request_id), tenant="council", service="it",
+                    action="submit", actor="Council service desk", requested_at=NOW, state="pending"))
+
+    raced: list[bool] = []
+    event.listen(db, "before_cursor_execute", gateway_records_it_first)
+    try:
+        requests.apply("e1", "council", snapshot(request_id, 1, "submitted", command_id), at(0))
+    finally:
+        event.remove(db, "before_cursor_execute", gateway_records_it_first)
+    assert raced
+    outcome = commands.outcome(FINANCE, str(command_id))
+    assert outcome.state == "applied" and outcome.resource["result"]["status"] == "submitted"
+    assert outcome.resource["requested_at"] is not None  # what the gateway knew is kept too
