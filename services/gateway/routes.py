@@ -7,7 +7,7 @@ and its decision is the command's outcome (services/gateway/commands.py).
 
 import time
 from typing import Annotated
-from uuid import UUID, uuid4, uuid5
+from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
@@ -23,6 +23,7 @@ from services.gateway.schemas import (
     TransitionBody,
 )
 from services.gateway.store import View
+from shared import ids
 from shared.api.app import publish, publish_once
 from shared.api.auth import Principal, PrincipalDep, require
 from shared.api.errors import ApiError
@@ -69,13 +70,13 @@ async def submit(body: NewRequest, request: Request, who: PrincipalDep, wait_s: 
         raise ApiError(422, "invalid", str(exc), field) from None
 
     # Derived from the key: a retry after a lost answer names the same request.
-    request_id = uuid5(lifecycle.NAMESPACE, f"request/{who.tenant}/{idempotency_key}") if idempotency_key else uuid4()
+    request_id = ids.derived(f"request/{who.tenant}/{idempotency_key}") if idempotency_key else uuid4()
     submitted = RequestSubmitted(
         request_id=request_id, service=body.service, request_type=body.type, priority=body.priority,
         description=body.description, cost_centre=body.cost_centre, requested=body.measures(),
         submitted_by=who.name, submitted_at=now)
     event = state.codec.build(RequestEvent.SUBMITTED.of(body.service), "/hps/gateway", who.tenant,
-                              submitted, subject=str(request_id), id=uuid5(lifecycle.NAMESPACE, f"submit/{request_id}"))
+                              submitted, subject=str(request_id), id=ids.derived(f"submit/{request_id}"))
     command = Command(requests_topic(body.service), str(request_id), event)
     await publish_once(request, state.idempotency, who.tenant, idempotency_key, body.model_dump_json(exclude_none=True),
                        command, request_id=str(request_id))

@@ -2,8 +2,8 @@
 
 from datetime import date
 from decimal import Decimal
-from uuid import uuid5
 
+from shared import ids
 from shared.catalogue import Catalogue
 from shared.contracts import ChargeRecorded, PayrollCharged, PayrollRunRequested
 from shared.contracts.names import CHARGE_RECORDED, PAYROLL_CHARGED, PAYROLL_RUN_REQUESTED
@@ -32,7 +32,7 @@ def payroll_charge(registry: Registry, catalogue: Catalogue, tenant: str, period
         return None
     unit_price = catalogue.type(PAYROLL).price.unit_price
     return ChargeRecorded(
-        charge_id=uuid5(lifecycle.NAMESPACE, f"charge/{run_key(period, tenant)}"),
+        charge_id=ids.derived(f"charge/{run_key(period, tenant)}"),
         service="hr", request_type=PAYROLL, kind="recurring", quantity=payslips, unit_price=unit_price,
         amount=unit_price * payslips, cost_centre="PAYROLL", period=period,
         description=f"Payroll {period}: {payslips} payslips",

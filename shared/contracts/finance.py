@@ -49,11 +49,18 @@ class SharedCostRecorded(Data):
 
     @model_validator(mode="after")
     def _credit_has_reason(self) -> "SharedCostRecorded":
-        if self.amount == 0:
-            raise ValueError("amount: a shared cost of £0.00 shares nothing")
-        if self.amount < 0 and not self.reason:
-            raise ValueError("reason: a credit or refund (a negative amount) needs a reason")
+        if problem := amount_problem(self.amount, self.reason):
+            raise ValueError(": ".join(problem))
         return self
+
+
+def amount_problem(amount: Decimal, reason: str | None) -> tuple[str, str] | None:
+    """(field, why) if a shared cost's amount and reason do not go together: the API's 422 and the event's rule."""
+    if amount == 0:
+        return "amount", "a shared cost of £0.00 shares nothing"
+    if amount < 0 and not reason:
+        return "reason", "a credit or refund (a negative amount) needs a reason"
+    return None
 
 
 class SharedCostWithdrawn(Data):

@@ -1,8 +1,9 @@
 """The request lifecycle every service shares: who may move a request where, and what it costs."""
 
 from datetime import datetime, timedelta
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
+from shared import ids
 from shared.catalogue import Catalogue, CatalogueError
 from shared.contracts import (
     Action,
@@ -28,7 +29,6 @@ RULES: dict[Status, dict[Action, tuple[frozenset[str], Status]]] = {
 }
 OPEN = frozenset(RULES)
 
-NAMESPACE = uuid5(NAMESPACE_URL, "https://hps.example/back-office")
 
 
 class IllegalTransition(ValueError):
@@ -106,7 +106,7 @@ def charge_for(request: RequestSnapshot, catalogue: Catalogue) -> ChargeRecorded
     """The charge a completed request raises; its id is derived, so a replay raises the same one."""
     quantity, unit_price, amount = catalogue.type(request.request_type).price.price(request.delivered)
     return ChargeRecorded(
-        charge_id=uuid5(NAMESPACE, f"charge/{request.request_id}"),
+        charge_id=ids.derived(f"charge/{request.request_id}"),
         service=request.service, request_type=request.request_type, kind="request",
         quantity=quantity, unit_price=unit_price, amount=amount, cost_centre=request.cost_centre,
         period=request.charge_period, request_id=request.request_id, description=request.description[:200],
@@ -115,7 +115,7 @@ def charge_for(request: RequestSnapshot, catalogue: Catalogue) -> ChargeRecorded
 
 def derived_id(source: UUID, n: int) -> UUID:
     """The id of the n-th event emitted while handling `source`: the same on every replay."""
-    return uuid5(NAMESPACE, f"{source}/{n}")
+    return ids.derived(f"{source}/{n}")
 
 
 def sla_check_interval(catalogue: Catalogue) -> timedelta:

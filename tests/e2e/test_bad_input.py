@@ -5,14 +5,14 @@ import uuid
 import httpx
 import pytest
 
-from shared.request_engine.lifecycle import NAMESPACE
+from shared import ids
 from shared.topics import SERVICES, requests_topic
 from tests.e2e.kafka_reading import read_all
 
 
 def keyed_request_id(tenant: str, key: str) -> uuid.UUID:
     """The request an Idempotency-Key names (as the gateway derives it)."""
-    return uuid.uuid5(NAMESPACE, f"request/{tenant}/{key}")
+    return ids.derived(f"request/{tenant}/{key}")
 
 
 async def published_about(platform, request_id: uuid.UUID, services=SERVICES) -> list:

@@ -21,9 +21,9 @@ from functools import partial
 import httpx
 import pytest
 
+from shared import ids
 from shared.contracts import ChargeRecorded
 from shared.events import EventCodec
-from shared.request_engine.lifecycle import NAMESPACE
 from shared.tenants import Registry
 from shared.topics import CHARGES, DEAD_LETTERS, SERVICES, events_topic
 from tests.e2e.kafka_reading import events_of, read_all, read_until
@@ -161,7 +161,7 @@ def submit(partner: Client, journey: Journey, deadline: float) -> None:
         partner.submit, journey.priced.service, journey.priced.request_type,
         headers={"Idempotency-Key": journey.key}, description=f"Chaos run {SEED}", **requested), deadline, journey)
     assert submitted.status_code == 202, f"submit {journey.key}: {submitted.status_code} {submitted.text}"
-    assert submitted.json()["request_id"] == str(uuid.uuid5(NAMESPACE, f"request/{journey.tenant}/{journey.key}"))
+    assert submitted.json()["request_id"] == str(ids.derived(f"request/{journey.tenant}/{journey.key}"))
     assert journey.request_id in (None, submitted.json()["request_id"])
     journey.request_id = submitted.json()["request_id"]
     journey.accepted = True

@@ -6,7 +6,7 @@ import uuid
 import httpx
 import pytest
 
-from shared.request_engine.lifecycle import NAMESPACE
+from shared import ids
 from shared.topics import SHARED_COSTS
 from tests.e2e.kafka_reading import events_of, read_all, submitted_events
 from tests.e2e.test_bad_input import keyed_request_id
@@ -56,7 +56,7 @@ async def test_a_gateway_killed_between_claim_and_publish_delivers_the_request_o
     again = council.submit("it", "account-setup", quantity=1, headers={"Idempotency-Key": key})
     assert (again.status_code, again.json()["request_id"]) == (202, request_id)
     submitted = await submitted_events(platform.bootstrap, request_id)
-    assert len(submitted) == 1 and submitted[0].id == uuid.uuid5(NAMESPACE, f"submit/{request_id}")
+    assert len(submitted) == 1 and submitted[0].id == ids.derived(f"submit/{request_id}")
 
 
 async def test_a_shared_cost_under_one_key_is_recorded_once_and_another_body_is_a_409(platform, as_):

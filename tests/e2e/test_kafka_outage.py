@@ -6,15 +6,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from uuid import uuid5
 
 import httpx
 import pytest
 
 from deploy.kafka_local import LocalKafka
+from shared import ids
 from shared.events import EventCodec
 from shared.kafka import bus
-from shared.request_engine import lifecycle
 from shared.tenants import Registry
 from shared.topics import DEAD_LETTERS, SHARED_COSTS, requests_topic
 from tests.conftest import free_ports
@@ -107,7 +106,7 @@ def test_a_submission_refused_during_an_outage_goes_through_once_on_retry(broker
     # Kafka is back: the same submission, with the same key, is accepted under the key's request id.
     accepted = once_up(submit)
     assert accepted.status_code == 202, accepted.text
-    request_id = str(uuid5(lifecycle.NAMESPACE, f"request/council/{key}"))
+    request_id = str(ids.derived(f"request/council/{key}"))
     assert accepted.json()["request_id"] == request_id
     # It was published, and once: the key was released after the 503, and the refused send left nothing.
     submitted = asyncio.run(submitted_events(broker.bootstrap, request_id))

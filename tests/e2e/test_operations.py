@@ -8,14 +8,13 @@ import sys
 import time
 import uuid
 from datetime import timedelta
-from uuid import uuid5
 
 import httpx
 import pytest
 
+from shared import ids
 from shared.contracts import RequestEvent
 from shared.events import EventCodec
-from shared.request_engine import lifecycle
 from shared.tenants import Registry
 from shared.topics import SERVICES
 from tests.e2e.kafka_reading import await_group_past
@@ -111,7 +110,7 @@ def test_lag_rises_while_a_worker_is_stopped_and_falls_after_its_restart(platfor
 async def test_a_replayed_dead_letter_is_processed_once(platform, as_):
     # An SLA check, timed two days ahead, for a request the IT worker has not heard of yet: a dead letter.
     key = f"replay-{uuid.uuid4()}"
-    request_id = str(uuid5(lifecycle.NAMESPACE, f"request/council/{key}"))
+    request_id = str(ids.derived(f"request/council/{key}"))
     check = codec.build(RequestEvent.SLA_CHECK.of("it"), "/hps/it", "council", {"request_id": request_id},
                         subject=request_id)
     check = check.model_copy(update={"time": check.time + timedelta(days=2)})

@@ -10,8 +10,8 @@ passes is published, recorded as a command, and answered `202` with where its ou
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
-from uuid import UUID, uuid4, uuid5
+from typing import Annotated
+from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
@@ -19,24 +19,24 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.finance.ledger import month_end_api
 from services.finance.ledger.apportionment import why_not
-from services.finance.ledger.entries import NAMESPACE, STATUS, CorrectionError, Unpostable, check_period, corrected
+from services.finance.ledger.entries import STATUS, CorrectionError, Unpostable, check_period, corrected
 from services.finance.ledger.outcome import outcome, pending
 from services.finance.ledger.repository import Books
+from shared import ids
 from shared.api.app import publish_once
 from shared.api.auth import Principal, PrincipalDep, require
 from shared.api.errors import ApiError
 from shared.api.outcomes import WaitSeconds, answer, not_found, settle
-from shared.contracts import ChargeRecorded, SharedCostRecorded, SharedCostWithdrawn
+from shared.contracts import Basis, ChargeRecorded, SharedCostRecorded, SharedCostWithdrawn
+from shared.contracts.finance import amount_problem
 from shared.contracts.names import CHARGE_RECORDED, SHARED_COST_RECORDED, SHARED_COST_WITHDRAWN
 from shared.events import Event
 from shared.fields import Code, Period, Prose
 from shared.idempotency import Command
-from shared.request_engine import lifecycle
 from shared.topics import CHARGES, SERVICES, SHARED_COSTS
 
 router = APIRouter(prefix="/v1/finance")
 router.include_router(month_end_api.router)
-BasisName = Literal["staff", "sites", "budget", "fixed", "usage"]
 IdempotencyKey = Annotated[str | None, Header(max_length=200)]
 
 
@@ -47,7 +47,7 @@ class NewSharedCost(BaseModel):
     amount: Decimal = Field(ge=-100_000_000, le=100_000_000, decimal_places=2, examples=["18500.00"],
                             description="a cost; negative for a credit or refund, which needs a reason")
     period: Period
-    basis: BasisName
+    basis: Basis
     reason: Prose(500) | None = Field(default=None, description="why: required for a credit or refund")
 
 
@@ -68,7 +68,7 @@ class Withdrawal(BaseModel):
 
 class Rebasis(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    basis: BasisName
+    basis: Basis
     reason: Prose(500)
 
 
@@ -124,10 +124,8 @@ async def record_shared_cost(body: NewSharedCost, request: Request, who: Princip
     require(who, "finance")
     if body.service not in SERVICES:
         raise ApiError(422, "invalid", f"unknown service {body.service!r}", "service")
-    if body.amount == 0:
-        raise ApiError(422, "invalid", "amount: a shared cost of £0.00 shares nothing", "amount")
-    if body.amount < 0 and not body.reason:
-        raise ApiError(422, "invalid", "reason: a credit or refund (a negative amount) needs a reason", "reason")
+    if problem := amount_problem(body.amount, body.reason):
+        raise ApiError(422, "invalid", ": ".join(problem), problem[0])
     raw = body.model_dump_json()
     if not _retry(request, "finance", idempotency_key):
         try:
@@ -136,11 +134,11 @@ async def record_shared_cost(body: NewSharedCost, request: Request, who: Princip
             raise ApiError(422, "invalid", str(exc), "period") from None
         with Books.reading(request.app.state.db) as books:
             _apportionable(request, books, body.service, body.basis, body.period)
-    cost_id = uuid5(lifecycle.NAMESPACE, f"shared-cost/{idempotency_key}") if idempotency_key else uuid4()
+    cost_id = ids.derived(f"shared-cost/{idempotency_key}") if idempotency_key else uuid4()
     cost = SharedCostRecorded(cost_id=cost_id, recorded_by=who.name, **body.model_dump())
     event = request.app.state.codec.build(SHARED_COST_RECORDED, "/hps/finance",
                                           request.app.state.registry.unit.code, cost, subject=str(cost_id),
-                                          id=uuid5(lifecycle.NAMESPACE, f"event/{cost_id}"))
+                                          id=ids.derived(f"event/{cost_id}"))
     return await _accept(request, who, "shared_cost", str(cost_id), Command(SHARED_COSTS, body.service, event),
                          "finance", idempotency_key, raw, wait, cost_id=str(cost_id))
 
@@ -174,14 +172,14 @@ async def correct(body: Correction, request: Request, who: PrincipalDep, wait: W
                                                  f"{replacement} (command {waiting['command_id']}); correct that one "
                                                  "once it is applied", corrected_by=replacement,
                        command_id=waiting["command_id"])
-    charge_id = uuid5(NAMESPACE, f"correction/{idempotency_key}") if idempotency_key else uuid4()
+    charge_id = ids.derived(f"correction/{idempotency_key}") if idempotency_key else uuid4()
     correction = ChargeRecorded(
         charge_id=charge_id, service=original["service"], request_type=original["request_type"], kind="correction",
         quantity=quantity, unit_price=unit_price, amount=amount, amount_set_by_hand=by_hand,
         cost_centre=original["cost_centre"], period=original["period"], request_id=original["request_id"],
         description=f"Correction: {body.reason}"[:200], corrects=original["charge_id"])
     event = request.app.state.codec.build(CHARGE_RECORDED, "/hps/finance", original["tenant"], correction,
-                                          subject=original["charge_id"], id=uuid5(NAMESPACE, f"event/{charge_id}"))
+                                          subject=original["charge_id"], id=ids.derived(f"event/{charge_id}"))
     return await _accept(request, who, "correction", original["charge_id"],
                          Command(CHARGES, original["tenant"], event), "finance-correction", idempotency_key, raw, wait,
                          charge_id=str(charge_id), corrects=original["charge_id"])
@@ -220,15 +218,15 @@ async def _withdraw(request: Request, who: Principal, cost_id: UUID, reason: str
             if basis == cost["basis"]:
                 raise ApiError(422, "invalid", f"shared cost {cost_id} is on basis {basis} already", "basis")
             _apportionable(request, books, cost["service"], basis, cost["period"])
-    event_id = uuid5(NAMESPACE, f"{kind}/{key}") if key else uuid4()
-    replacement_id = uuid5(NAMESPACE, f"replacement/{event_id}") if basis else None
+    event_id = ids.derived(f"{kind}/{key}") if key else uuid4()
+    replacement_id = ids.derived(f"replacement/{event_id}") if basis else None
     withdrawn = SharedCostWithdrawn(cost_id=cost_id, service=cost["service"], reason=reason, withdrawn_by=who.name,
                                     rebasis=basis, replacement_id=replacement_id)
     event = request.app.state.codec.build(SHARED_COST_WITHDRAWN, "/hps/finance", request.app.state.registry.unit.code,
                                           withdrawn, subject=str(cost_id), id=event_id)
-    ids = {"cost_id": str(cost_id), **({"replacement_id": str(replacement_id)} if replacement_id else {})}
+    named = {"cost_id": str(cost_id), **({"replacement_id": str(replacement_id)} if replacement_id else {})}
     return await _accept(request, who, kind, str(cost_id), Command(SHARED_COSTS, cost["service"], event),
-                         f"finance-{kind}", key, raw, wait, **ids)
+                         f"finance-{kind}", key, raw, wait, **named)
 
 
 @router.post("/shared-costs/{cost_id}/withdraw", status_code=202)

@@ -3,12 +3,14 @@
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import get_args
 
+from shared import contracts
 from shared.fields import first_day
 from shared.money import apportion
 from shared.tenants import Basis, Registry, RegistryError
 
-BASES = ("staff", "sites", "budget", "fixed", "usage")
+BASES = get_args(contracts.Basis)  # every basis a shared cost may name
 MILLIONTH = Decimal("0.000001")
 
 

@@ -6,9 +6,10 @@ import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from services.finance.ledger.apportionment import Share, next_period
+from shared import ids
 from shared.contracts import ChargeRecorded
 from shared.events import Event
 from shared.fields import first_day
@@ -17,7 +18,6 @@ from shared.tenants import Registry, RegistryError
 ZERO = Decimal("0.00")
 PENNY = Decimal("0.01")
 MAX_AMOUNT = Decimal("100000000.00")
-NAMESPACE = uuid5(NAMESPACE_URL, "https://hps.example/back-office/finance-ledger")
 
 # What each refusal code answers with at the API.
 STATUS = {"not_found": 404, "already_corrected": 409, "already_withdrawn": 409, "cannot_apportion": 422,
@@ -48,7 +48,7 @@ def content_hash(event: Event) -> str:
 
 def refusal_id(event_id: str | UUID) -> UUID:
     """The id of the refusal of `event_id`: the same on every redelivery, so it is told once."""
-    return uuid5(NAMESPACE, f"refusal/{event_id}")
+    return ids.derived(f"refusal/{event_id}")
 
 
 def shown_on(period: str, closed: Iterable[str]) -> str:
