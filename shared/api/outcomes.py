@@ -12,12 +12,11 @@ import asyncio
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Header, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 
 from shared.api.errors import ApiError
 
@@ -37,15 +36,6 @@ class Outcome:
     resource: dict[str, Any]
     error: dict[str, Any] | None = None
     http_status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-class CommandAccepted(BaseModel):
-    """The `202` of a command (and the body at its Location): its outcome so far."""
-
-    command_id: str
-    state: State = Field(description="pending until the owner decides; then applied or refused")
-    location: str = Field(description="where to read the outcome; GET it, with ?wait=N to wait for the decision")
 
 
 def _wait(wait: Annotated[str | None, Query(pattern=r"^[0-9]{1,3}(\.[0-9]{1,3})?s?$", examples=["5s"],
@@ -75,7 +65,7 @@ async def settle(outcome: Outcome, read: Callable[[], Outcome | None], wait_s: f
 
 def respond(outcome: Outcome, location: str, waited: bool) -> JSONResponse:
     """The answer to a command: 202 while pending; once decided (the caller waited), 200 or the refusal."""
-    headers = {"Location": location, **outcome.headers}
+    headers = {"Location": location}
     if waited:
         headers["Preference-Applied"] = "wait"
     if outcome.state == "refused" and waited:
