@@ -140,3 +140,16 @@ def requests_for_the_tail(as_, label: str) -> dict[str, str]:
         assert response.status_code == 202, response.text
         ids[name] = response.json()["request_id"]
     return ids
+
+
+def await_draft(finance: httpx.Client, period: str, tenant: str, holds=lambda d: True, timeout_s: float = 30) -> dict:
+    """`tenant`'s draft statement for `period` once it `holds` (as finance previews it)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = finance.get(f"/v1/finance/periods/{period}/preview", params={"tenant": tenant})
+        assert response.status_code == 200, response.text
+        [statement] = response.json()["statements"]
+        if holds(statement):
+            return statement
+        assert time.monotonic() < deadline, f"{period} {tenant}: not as expected after {timeout_s}s: {statement}"
+        time.sleep(0.3)

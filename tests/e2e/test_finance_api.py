@@ -6,19 +6,17 @@ import hashlib
 import json
 import subprocess
 import sys
-import time
 import uuid
 from decimal import Decimal
-from uuid import uuid5
 
 from services.finance.ledger.entries import refusal_id
 from services.finance.ledger.statements import canonical
+from shared import ids
 from shared.events import EventCodec
-from shared.request_engine import lifecycle
 from shared.tenants import Registry
 from shared.topics import CHARGES, DEAD_LETTERS, FINANCE_REFUSALS
 from tests.e2e.kafka_reading import events_of, read_all, read_until
-from tests.e2e.platform import ROOT
+from tests.e2e.platform import ROOT, await_draft
 
 codec = EventCodec(Registry.load())
 
@@ -32,19 +30,7 @@ def completed_charge(as_, period: str, quantity: int = 1) -> str:
                                   ("complete", "completed", {"quantity": quantity, "period": period})):
         assert staff.move(request_id, action, **extra).status_code == 202
         staff.await_status(request_id, status)
-    return str(uuid5(lifecycle.NAMESPACE, f"charge/{request_id}"))
-
-
-def await_preview(as_, period: str, tenant: str, holds, timeout_s: float = 30) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        response = as_("dev-finance").http.get(f"/v1/finance/periods/{period}/preview", params={"tenant": tenant})
-        assert response.status_code == 200, response.text
-        [draft] = response.json()["statements"]
-        if holds(draft):
-            return draft
-        assert time.monotonic() < deadline, f"{period} {tenant}: not as expected after {timeout_s}s: {draft}"
-        time.sleep(0.3)
+    return str(ids.derived(f"charge/{request_id}"))
 
 
 def charged(draft: dict, charge_id: str) -> bool:
@@ -69,7 +55,7 @@ def assert_corrected(draft: dict, charge_id: str, original: str, corrected: str)
 def test_finance_corrects_a_charge_with_a_reversal_and_a_new_entry(as_):
     period = "2025-03"
     charge_id = completed_charge(as_, period)
-    await_preview(as_, period, "council", lambda d: charged(d, charge_id))
+    await_draft(as_("dev-finance").http, period, "council", lambda d: charged(d, charge_id))
     # Finance finds the laptop was one of a returned batch: the charge should have been £800.
     response = as_("dev-finance").http.post("/v1/finance/corrections", json={
         "charge_id": charge_id, "amount": "800.00", "reason": "Returned damaged; replaced at a discount"})
@@ -82,7 +68,7 @@ def test_finance_corrects_a_charge_with_a_reversal_and_a_new_entry(as_):
     assert outcome.status_code == 200 and outcome.json()["state"] == "applied", outcome.text
     assert outcome.json()["posted"] == {"charge_id": accepted["charge_id"], "corrects": charge_id, "quantity": "1",
                                         "unit_price": "800.00", "amount": "800.00", "amount_set_by_hand": False}
-    draft = await_preview(as_, period, "council", lambda d: d["corrections"])
+    draft = await_draft(as_("dev-finance").http, period, "council", lambda d: d["corrections"])
     assert_corrected(draft, charge_id, "850.00", "800.00")
 
     # A second correction of the same charge is refused at once, naming the charge to correct instead.
@@ -91,7 +77,7 @@ def test_finance_corrects_a_charge_with_a_reversal_and_a_new_entry(as_):
     assert again.status_code == 409, again.text
     assert again.json()["error"]["code"] == "already_corrected"
     assert again.json()["error"]["corrected_by"] == response.json()["charge_id"]
-    assert_corrected(await_preview(as_, period, "council", lambda d: True), charge_id, "850.00", "800.00")
+    assert_corrected(await_draft(as_("dev-finance").http, period, "council", lambda d: True), charge_id, "850.00", "800.00")
 
 
 def test_only_finance_corrects_and_only_a_charge_that_exists(as_):
@@ -105,7 +91,7 @@ def test_only_finance_corrects_and_only_a_charge_that_exists(as_):
 def test_finance_corrects_a_charge_from_the_shell(platform, as_):
     period = "2025-04"
     charge_id = completed_charge(as_, period, quantity=2)
-    await_preview(as_, period, "council", lambda d: charged(d, charge_id))
+    await_draft(as_("dev-finance").http, period, "council", lambda d: charged(d, charge_id))
     # One of the two laptops was not delivered: the quantity alone, charged at the unit price.
     shell = subprocess.run([sys.executable, "-m", "services.cli.main", "finance", "correct", charge_id,
                             "--quantity", "1", "--reason", "One laptop was not delivered", "--wait", "20"], cwd=ROOT,
@@ -115,7 +101,7 @@ def test_finance_corrects_a_charge_from_the_shell(platform, as_):
     assert (answered["corrects"], answered["state"]) == (charge_id, "applied")
     assert (answered["posted"]["quantity"], answered["posted"]["unit_price"], answered["posted"]["amount"]) == \
         ("1", "850.00", "850.00")
-    draft = await_preview(as_, period, "council", lambda d: d["corrections"])
+    draft = await_draft(as_("dev-finance").http, period, "council", lambda d: d["corrections"])
     assert_corrected(draft, charge_id, "1700.00", "850.00")
 
 
@@ -146,7 +132,7 @@ def test_previews_and_statements_are_scoped_to_who_asks(as_):
 def test_issued_statements_are_sealed_with_their_content_and_numbered_without_gaps(as_):
     period = "2025-02"
     charge_id = completed_charge(as_, period)
-    await_preview(as_, period, "council", lambda d: charged(d, charge_id))
+    await_draft(as_("dev-finance").http, period, "council", lambda d: charged(d, charge_id))
     closed = as_("dev-finance").http.post(f"/v1/finance/periods/{period}/close")
     assert closed.status_code == 200, closed.text
     numbers = [s["number"] for s in closed.json()["statements"]]
@@ -177,7 +163,7 @@ async def test_the_ledger_tells_what_it_refuses_dead_letters_what_is_no_event_an
 
     first = a_charge("45.00")
     await send(first)
-    await_preview(as_, "2025-05", "hospital", lambda d: charged(d, first.data["charge_id"]))
+    await_draft(as_("dev-finance").http, "2025-05", "hospital", lambda d: charged(d, first.data["charge_id"]))
     # The same event id again with another amount, and a message that is no event at all.
     at = await send(first.model_copy(update={"data": {**first.data, "amount": "4500.00",
                                                              "unit_price": "4500.00"}}))
@@ -214,7 +200,7 @@ async def test_the_ledger_tells_what_it_refuses_dead_letters_what_is_no_event_an
         assert (read.json()["state"], read.json()["error"]["code"]) == ("refused", "not_billable")
     assert not any(source(h) == refused_at for h in letters(await read_all(platform.bootstrap, DEAD_LETTERS)).values())
     # The ledger went on: the later charge is posted, the first one still at its first amount.
-    draft = await_preview(as_, "2025-05", "hospital", lambda d: charged(d, later.data["charge_id"]))
+    draft = await_draft(as_("dev-finance").http, "2025-05", "hospital", lambda d: charged(d, later.data["charge_id"]))
     amounts = {x["charge_id"]: Decimal(x["amount"]) for g in draft["direct_charges"] for x in g["lines"]}
     assert amounts[first.data["charge_id"]] == Decimal("45.00")
 

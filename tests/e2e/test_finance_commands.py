@@ -9,16 +9,15 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from uuid import uuid5
 
 import httpx
 from sqlalchemy import create_engine, text
 
-from services.finance.ledger.entries import NAMESPACE
+from shared import ids
 from shared.events import EventCodec
 from shared.tenants import Registry
 from shared.topics import CHARGES
-from tests.e2e.platform import ROOT
+from tests.e2e.platform import ROOT, await_draft
 
 codec = EventCodec(Registry.load())
 
@@ -34,18 +33,6 @@ def a_charge(tenant: str, period: str, amount: str, quantity: str = "1", **extra
 async def send(platform, event) -> None:
     key, value, headers = codec.encode(event, event.tenant)
     await platform.produce(CHARGES, value, key, headers)
-
-
-def draft(finance: httpx.Client, period: str, tenant: str, holds=lambda d: True, timeout_s: float = 30) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        response = finance.get(f"/v1/finance/periods/{period}/preview", params={"tenant": tenant})
-        assert response.status_code == 200, response.text
-        [statement] = response.json()["statements"]
-        if holds(statement):
-            return statement
-        assert time.monotonic() < deadline, f"{period} {tenant}: not as expected after {timeout_s}s: {statement}"
-        time.sleep(0.3)
 
 
 def lines(statement: dict) -> list[dict]:
@@ -141,7 +128,7 @@ def test_a_credit_is_shared_and_shown_as_a_credit(as_):
     credit = finance.post("/v1/finance/shared-costs", params={"wait": "20"}, json=cost(
         "2038-04", "-400.00", "fixed", reason="Licence refund from the supplier"))
     assert credit.status_code == 200 and credit.json()["state"] == "applied", credit.text
-    council = draft(finance, "2038-04", "council")
+    council = await_draft(finance, "2038-04", "council")
     [line] = council["shared_costs"]
     assert (line["cost_id"], line["share"], line["credit"], line["reason"]) == \
         (credit.json()["cost_id"], "-180.00", True, "Licence refund from the supplier")  # 45% since the police joined
@@ -153,7 +140,7 @@ async def test_corrections_keep_the_unit_price_and_say_when_an_amount_was_set_by
     period = "2038-05"
     incident = a_charge("council", period, "165.00", quantity="3", unit_price="55.00")
     await send(platform, incident)
-    draft(finance, period, "council", lambda d: d["direct_charges"])
+    await_draft(finance, period, "council", lambda d: d["direct_charges"])
     charge_id = incident.data["charge_id"]
     # £100 for the three hours is no whole-penny hourly rate: the rate stays and the amount is set by hand.
     corrected = finance.post("/v1/finance/corrections", params={"wait": "20"}, json={
@@ -162,7 +149,7 @@ async def test_corrections_keep_the_unit_price_and_say_when_an_amount_was_set_by
     posted = corrected.json()["posted"]
     assert (posted["quantity"], posted["unit_price"], posted["amount"], posted["amount_set_by_hand"]) == \
         ("3", "55.00", "100.00", True)
-    council = draft(finance, period, "council")
+    council = await_draft(finance, period, "council")
     by_hand = next(x for x in council["corrections"] if x["charge_id"] == corrected.json()["charge_id"])
     assert by_hand["amount_set_by_hand"] and "amount set by hand" in by_hand["note"]
     assert council["prior_period_adjustments"] == [] and council["totals"]["corrections"] == "-65.00"
@@ -183,7 +170,7 @@ async def test_a_second_correction_while_the_first_is_pending_is_refused_too(pla
     finance = as_("dev-finance").http
     charge = a_charge("hospital", "2038-06", "45.00")
     await send(platform, charge)
-    draft(finance, "2038-06", "hospital", lambda d: d["direct_charges"])
+    await_draft(finance, "2038-06", "hospital", lambda d: d["direct_charges"])
     body = {"charge_id": charge.data["charge_id"], "amount": "40.00", "reason": "Discount"}
     first = finance.post("/v1/finance/corrections", json=body)
     second = finance.post("/v1/finance/corrections", json={**body, "amount": "35.00"})
@@ -197,9 +184,9 @@ async def test_a_refusal_by_the_ledger_is_the_answer_to_a_caller_who_waits(platf
     period = "2038-07"
     original = a_charge("council", period, "80.00")
     await send(platform, original)
-    draft(finance, period, "council", lambda d: d["direct_charges"])
+    await_draft(finance, period, "council", lambda d: d["direct_charges"])
     key = f"fix-{uuid.uuid4()}"
-    command_id = str(uuid5(NAMESPACE, f"event/{uuid5(NAMESPACE, f'correction/{key}')}"))
+    command_id = str(ids.derived(f"event/{ids.derived(f'correction/{key}')}"))
     # The ledger is held, and another correction of the charge reaches it first, straight from the
     # topic: the API cannot know of it yet, so it takes its own.
     with ledger_held(postgres_url) as held:
@@ -246,7 +233,7 @@ def test_a_cost_is_withdrawn_before_the_ledger_has_applied_it(as_, postgres_url)
     for location in (recorded.json()["location"], first.json()["location"]):
         outcome = finance.get(location, params={"wait": "20"})
         assert outcome.status_code == 200 and outcome.json()["state"] == "applied", outcome.text
-    assert draft(finance, period, "council")["shared_costs"] == []
+    assert await_draft(finance, period, "council")["shared_costs"] == []
 
 
 def test_withdraw_and_rebasis(as_):
@@ -263,7 +250,7 @@ def test_withdraw_and_rebasis(as_):
     assert rebased.status_code == 200 and rebased.json()["state"] == "applied", rebased.text
     replacement = rebased.json()["replacement_id"]
     assert rebased.json()["posted"]["replacement"] == {"cost_id": replacement, "basis": "staff", "amount": "900.00"}
-    council = draft(finance, period, "council")
+    council = await_draft(finance, period, "council")
     assert [(x["cost_id"], x["basis"]) for x in council["shared_costs"]] == [(replacement, "staff")]
     # Withdrawn already: 409; a cost never recorded: 404.
     twice = finance.post(f"{path}/withdraw", json={"reason": "again"})
@@ -275,7 +262,7 @@ def test_withdraw_and_rebasis(as_):
     gone = finance.post(f"/v1/finance/shared-costs/{replacement}/withdraw", params={"wait": "20"},
                         json={"reason": "Cancelled"})
     assert gone.status_code == 200 and gone.json()["state"] == "applied", gone.text
-    assert draft(finance, period, "council")["shared_costs"] == []
+    assert await_draft(finance, period, "council")["shared_costs"] == []
     closed = finance.post(f"/v1/finance/periods/{period}/close")
     assert closed.status_code == 200 and {s["total"] for s in closed.json()["statements"]} == {"0.00"}
 
@@ -286,7 +273,7 @@ async def test_a_late_pct_charge_after_the_succession_is_on_the_ccgs_statement(p
     assert march.status_code == 200 and "pct" in {s["tenant"] for s in march.json()["statements"]}
     late = a_charge("pct", "2013-03", "45.00")
     await send(platform, late)
-    ccg = draft(finance, "2013-04", "ccg", lambda d: d["prior_period_adjustments"])
+    ccg = await_draft(finance, "2013-04", "ccg", lambda d: d["prior_period_adjustments"])
     [line] = ccg["prior_period_adjustments"]
     assert (line["charge_id"], line["on_behalf_of"], line["original_period"]) == \
         (late.data["charge_id"], "pct", "2013-03")
