@@ -156,8 +156,9 @@ async def correct(body: Correction, request: Request, who: PrincipalDep, wait: W
         original = books.charge(str(body.charge_id))
         if original is None:
             raise ApiError(404, "not_found", f"no charge {body.charge_id}")
-        corrected_by = books.correction_of(original["charge_id"])
+        # Pending before done: a command the ledger decides between the two reads is then seen as done.
         waiting = books.pending_command(["correction"], original["charge_id"])
+        corrected_by = books.correction_of(original["charge_id"])
     try:
         quantity, unit_price, amount, by_hand = corrected(Decimal(original["unit_price"]),
                                                           Decimal(original["quantity"]), body.amount, body.quantity)
@@ -196,11 +197,13 @@ def _withdrawable(request: Request, books: Books, cost_id: str, retry: bool) -> 
         cost = {**json.loads(waiting["body"]), "apportioned": 0}
     if retry:
         return cost
+    # Pending before done, as for corrections.
+    waiting = books.pending_command(["withdrawal", "rebasis"], cost_id)
     if done := books.withdrawal(cost_id):
         raise ApiError(409, "already_withdrawn", f"shared cost {cost_id} was withdrawn already"
                        + (f" and recorded again as {done['replacement_id']}" if done["replacement_id"] else ""),
                        replacement_id=done["replacement_id"])
-    if waiting := books.pending_command(["withdrawal", "rebasis"], cost_id):
+    if waiting:
         raise ApiError(409, "already_withdrawn", f"a withdrawal of shared cost {cost_id} is pending "
                                                  f"(command {waiting['command_id']})", command_id=waiting["command_id"])
     return cost
