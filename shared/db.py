@@ -1,6 +1,9 @@
 """SQLAlchemy engines: SQLite embedded by default, PostgreSQL through HPS_DATABASE_URL."""
 
-from sqlalchemy import Connection, Engine, Table, and_, create_engine, event
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 
 
 def engine(url: str) -> Engine:
@@ -24,8 +27,29 @@ def engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def _insert(c: Connection, table: Table):
+    return (postgresql.insert if c.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def upsert_many(c: Connection, table: Table, rows: list[dict], key: Sequence[str], only_if=None,
+                changing: Sequence[str] | None = None) -> None:
+    """Insert each row, or update the one with its `key` (a primary or unique key): one statement,
+    executed for all rows together. An existing row takes the `changing` columns (default: all but
+    the key), and only where `only_if(table, excluded)` holds."""
+    if not rows:
+        return
+    statement = _insert(c, table)
+    changes = {name: statement.excluded[name] for name in (changing or rows[0]) if name not in key}
+    where = only_if(table, statement.excluded) if only_if else None
+    c.execute(statement.on_conflict_do_update(index_elements=list(key), set_=changes, where=where), rows)
+
+
+def insert_new(c: Connection, table: Table, rows: list[dict], key: Sequence[str]) -> None:
+    """Insert the rows whose `key` is not there yet; the others are left as they are."""
+    if rows:
+        c.execute(_insert(c, table).on_conflict_do_nothing(index_elements=list(key)), rows)
+
+
 def upsert(c: Connection, table: Table, key: dict, values: dict) -> None:
-    """Update the row with `key`, or insert it: portable across SQLite and PostgreSQL."""
-    where = and_(*(table.c[name] == value for name, value in key.items()))
-    if c.execute(table.update().where(where).values(**values)).rowcount == 0:
-        c.execute(table.insert().values(**key, **values))
+    """Update the row with `key`, or insert it."""
+    upsert_many(c, table, [{**key, **values}], list(key))

@@ -32,7 +32,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
         state.commands = Commands(db, state.requests)
         state.idempotency = IdempotencyKeys(db, tables.idempotency_keys)
         state.health.start(readmodel.runner(settings.bootstrap, settings.gateway_group, state.codec,
-                                                  state.requests, state.producer))
+                                            state.requests, state.commands.waiters, state.producer))
         async with httpx.AsyncClient(base_url=settings.finance_url, timeout=120) as finance, \
                 httpx.AsyncClient(base_url=settings.ops_url, timeout=httpx.Timeout(120, read=None)) as ops:
             state.upstreams = {"finance": finance, "ops": ops}

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from services.gateway.store import Requests, scoped
 from services.gateway.tables import commands
 from shared.api.auth import Principal
-from shared.api.outcomes import Outcome
+from shared.api.outcomes import Outcome, Waiters
 
 # The status an API answers each of the workers' refusals with.
 HTTP_STATUS = {"illegal_transition": 409, "invalid": 422, "not_found": 404}
@@ -32,6 +32,7 @@ class Submitted:
 class Commands:
     def __init__(self, engine: Engine, requests: Requests):
         self.engine, self.requests = engine, requests
+        self.waiters = Waiters()  # woken by this process's read model
 
     def pending(self, command_id: str, request_id: str, tenant: str, service: str, action: str, actor: str,
                 requested_at: datetime, request_type: str | None = None) -> None:

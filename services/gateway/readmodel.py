@@ -2,12 +2,14 @@
 each request as it is, its history, and the outcome of every command."""
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord
+from pydantic import ValidationError
 
-from services.gateway.store import Requests
+from services.gateway.store import Projection, Requests
+from shared.api.outcomes import Waiters
 from shared.contracts import PayrollCharged, RequestEvent, RequestSnapshot, TransitionRefused
 from shared.contracts.names import PAYROLL_CHARGED
-from shared.events import EventCodec
-from shared.kafka.consuming import Runner
+from shared.events import Event, EventCodec, InvalidEvent
+from shared.kafka.consuming import Refusals, Runner
 from shared.topics import SERVICES, events_topic
 
 
@@ -26,27 +28,36 @@ class ResumeFromDatabase(ConsumerRebalanceListener):
             self.consumer.seek(tp, stored.get((tp.topic, tp.partition), 0))
 
 
-def runner(bootstrap: str, group: str, codec: EventCodec, requests: Requests,
+def runner(bootstrap: str, group: str, codec: EventCodec, requests: Requests, waiters: Waiters,
            dead_letters: AIOKafkaProducer) -> Runner:
     # The group shares partitions between gateways on one database and shows the lag to ops.
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     consumer.subscribe([events_topic(s) for s in SERVICES], listener=ResumeFromDatabase(consumer, requests))
 
-    async def handle(messages: list[ConsumerRecord]) -> None:
-        [message] = messages
-        at = (message.topic, message.partition, message.offset)
-        event = codec.decode(message.value, message.headers)
-        kind = RequestEvent.kind(event.type)
-        if kind is RequestEvent.CHANGED:
-            requests.apply(str(event.id), event.tenant, RequestSnapshot.model_validate(event.data), at)
-        elif kind is RequestEvent.TRANSITION_REFUSED:
-            service = message.topic.removesuffix(".events")
-            requests.refused(str(event.id), event.tenant, service, TransitionRefused.model_validate(event.data), at)
-        elif event.type == PAYROLL_CHARGED:
-            requests.payroll_charged(event.tenant, PayrollCharged.model_validate(event.data), at)
-        else:
-            requests.skipped(at)
+    async def handle(messages: list[ConsumerRecord]) -> Refusals:
+        """One partition's fetch, in one transaction; a message that is not a valid event is refused."""
+        projection, refused = Projection(), []
+        for message in messages:
+            projection.passed(message.topic, message.partition, message.offset)
+            try:
+                _project(projection, codec.decode(message.value, message.headers), message.topic)
+            except (InvalidEvent, ValidationError) as exc:
+                refused.append((message, exc))
+        requests.write(projection)
+        waiters.wake(projection.decisions)
+        return refused
 
     # A refused event is passed in the read model's own positions too, or a restart would refuse it again.
-    return Runner("read-model", consumer, handle, group=group, dead_letters=dead_letters,
-                  skip=lambda m: requests.skipped((m.topic, m.partition, m.offset)))
+    return Runner("read-model", consumer, handle, group=group, dead_letters=dead_letters, batch=True, max_records=2000,
+                  skip=lambda m: requests.write(Projection().passed(m.topic, m.partition, m.offset)))
+
+
+def _project(projection: Projection, event: Event, topic: str) -> None:
+    kind = RequestEvent.kind(event.type)
+    if kind is RequestEvent.CHANGED:
+        projection.applied(str(event.id), event.tenant, RequestSnapshot.model_validate(event.data))
+    elif kind is RequestEvent.TRANSITION_REFUSED:
+        service = topic.removesuffix(".events")
+        projection.refused(str(event.id), event.tenant, service, TransitionRefused.model_validate(event.data))
+    elif event.type == PAYROLL_CHARGED:
+        projection.payroll_charged(event.tenant, PayrollCharged.model_validate(event.data))

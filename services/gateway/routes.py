@@ -88,7 +88,8 @@ async def submit(body: NewRequest, request: Request, who: PrincipalDep, wait_s: 
 async def _answer(request: Request, who: Principal, command_id: str, wait_s: float) -> JSONResponse:
     commands = request.app.state.commands
     outcome = commands.outcome(who, command_id)
-    return await answer(outcome, location(command_id), lambda: commands.outcome(who, command_id), wait_s)
+    return await answer(outcome, location(command_id), lambda: commands.outcome(who, command_id), wait_s,
+                        commands.waiters, command_id)
 
 
 @router.get("/commands/{command_id}", response_model=CommandOutcome)
@@ -99,7 +100,8 @@ async def command(command_id: UUID, request: Request, who: PrincipalDep, wait_s:
     outcome = commands.outcome(who, str(command_id))
     if outcome is None:  # another tenant's command is as absent as one never given
         raise not_found(str(command_id))
-    return (await settle(outcome, lambda: commands.outcome(who, str(command_id)), wait_s)).resource
+    return (await settle(outcome, lambda: commands.outcome(who, str(command_id)), wait_s, commands.waiters,
+                         str(command_id))).resource
 
 
 def visible(request: Request, who: Principal, request_id: UUID) -> View:
@@ -201,7 +203,7 @@ async def payroll_run(body: PayrollRun, request: Request, who: PrincipalDep, wai
         ids.append(str(event.id))
     deadline = time.monotonic() + wait_s  # one wait for the whole run
     outcomes = [await settle(state.commands.outcome(who, i), lambda i=i: state.commands.outcome(who, i),
-                             deadline - time.monotonic()) for i in ids]
+                             deadline - time.monotonic(), state.commands.waiters, i) for i in ids]
     decided = wait_s > 0 and all(o.state != "pending" for o in outcomes)
     return JSONResponse({"period": body.period, "tenants": tenants, "commands": [o.resource for o in outcomes]},
                         200 if decided else 202)

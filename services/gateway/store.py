@@ -6,13 +6,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import Connection, Engine, Table, and_, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, Table, and_, or_, select
 
 from services.gateway.tables import commands, history, positions, request_views
 from shared.api.auth import Principal
 from shared.contracts import PayrollCharged, RequestSnapshot, TransitionRefused
-from shared.db import upsert
+from shared.db import insert_new, upsert_many
 
 
 def scoped(query, principal: Principal, table: Table = request_views):
@@ -70,9 +69,6 @@ class Requests:
         with self.engine.connect() as c:
             return {(r.topic, r.partition): r.next_offset for r in c.execute(select(positions))}
 
-    def advance(self, c, topic: str, partition: int, offset: int) -> None:
-        upsert(c, positions, {"topic": topic, "partition": partition}, {"next_offset": offset + 1})
-
     def history(self, request_id: str) -> list[dict]:
         """Every change of a request and every command refused on it, oldest first."""
         h = history.c
@@ -82,86 +78,89 @@ class Requests:
                      "action": r["action"], "actor": r["actor"], "status": r["status"], "version": r["version"],
                      "reason": r["reason"], "command_id": r["command_id"]} for r in rows]
 
-    def apply(self, event_id: str, tenant: str, request: RequestSnapshot, at: tuple[str, int, int]) -> bool:
-        """Upsert a snapshot unless a newer version is there already (events may be redelivered),
-        with its line of history and the outcome of the command that made it; `at` (topic,
-        partition, offset) is recorded in the same transaction."""
-        change = request.change
+    def write(self, projection: "Projection") -> None:
+        """A batch's changes in one transaction, with where each partition is now. Redelivered events
+        change nothing: a history line is written once per event, a view only by a newer version."""
         with self.engine.begin() as c:
-            self.advance(c, *at)
-            _record(c, {"event_id": event_id, "request_id": str(request.request_id), "at": request.updated_at,
-                        "outcome": "applied", "action": change.action if change else "change",
-                        "actor": change.actor if change else "", "status": request.status.value,
-                        "version": request.version, "reason": request.status_reason,
-                        "command_id": str(change.command_id) if change and change.command_id else None})
-            if change and change.command_id:
-                _decide(c, str(change.command_id), "applied", None, request_id=str(request.request_id), tenant=tenant,
-                        service=request.service, action=change.action, actor=change.actor, at=request.updated_at)
-            current = c.execute(select(request_views.c.version)
-                                .where(request_views.c.request_id == str(request.request_id))).scalar()
-            values = {"tenant": tenant, "service": request.service, "status": request.status.value,
-                      "submitted_at": request.submitted_at, "version": request.version,
-                      "sla_breached": request.sla_breached, "snapshot": request.model_dump_json(), "refusal": None}
-            if current is None:
-                c.execute(request_views.insert().values(request_id=str(request.request_id), **values))
-            elif request.version > current:
-                c.execute(request_views.update().where(request_views.c.request_id == str(request.request_id))
-                          .values(**values))
-            else:
-                return False
-        return True
+            insert_new(c, history, list(projection.history.values()), ("event_id",))
+            upsert_many(c, commands, list(projection.decisions.values()), ("command_id",), changing=DECISION)
+            upsert_many(c, request_views, list(projection.views.values()), ("request_id",),
+                        only_if=lambda table, new: table.c.version < new.version)
+            for request_id, reason in projection.refusals.items():
+                c.execute(request_views.update().where(request_views.c.request_id == request_id).values(refusal=reason))
+            upsert_many(c, positions, [{"topic": topic, "partition": partition, "next_offset": offset}
+                                       for (topic, partition), offset in projection.positions.items()],
+                        ("topic", "partition"), only_if=lambda table, new: table.c.next_offset < new.next_offset)
 
-    def refused(self, event_id: str, tenant: str, service: str, refusal: TransitionRefused,
-                at: tuple[str, int, int]) -> None:
+
+# What the owner's decision sets on a command row the gateway may have written first.
+DECISION = ("state", "decided_at", "error", "result")
+
+
+class Projection:
+    """What a batch of events makes of the read model, gathered in their order; Requests.write
+    stores it. The last word on each request, command and history line is the one kept."""
+
+    def __init__(self):
+        self.history: dict[str, dict] = {}
+        self.decisions: dict[str, dict] = {}
+        self.views: dict[str, dict] = {}
+        self.refusals: dict[str, str] = {}  # a refusal after the batch's last change of the request
+        self.positions: dict[tuple[str, int], int] = {}
+
+    def passed(self, topic: str, partition: int, offset: int) -> "Projection":
+        key = (topic, partition)
+        self.positions[key] = max(self.positions.get(key, 0), offset + 1)
+        return self
+
+    def applied(self, event_id: str, tenant: str, request: RequestSnapshot) -> None:
+        """A request's new version, its line of history, and the outcome of the command that made it."""
+        request_id, change = str(request.request_id), request.change
+        self._line(event_id, request_id, request.updated_at, "applied", change.action if change else "change",
+                   change.actor if change else "", request.status.value, request.version, request.status_reason,
+                   change.command_id if change else None)
+        if change and change.command_id:
+            self._decide(str(change.command_id), "applied", None, None, request_id=request_id, tenant=tenant,
+                         service=request.service, action=change.action, actor=change.actor, at=request.updated_at)
+        current = self.views.get(request_id)
+        if current is None or request.version > current["version"]:
+            self.views[request_id] = {
+                "request_id": request_id, "tenant": tenant, "service": request.service,
+                "status": request.status.value, "submitted_at": request.submitted_at, "version": request.version,
+                "sla_breached": request.sla_breached, "snapshot": request.model_dump_json(), "refusal": None}
+            self.refusals.pop(request_id, None)
+
+    def refused(self, event_id: str, tenant: str, service: str, refusal: TransitionRefused) -> None:
         """A command the worker refused: on the request as its last refusal, in its history, as the command's outcome."""
         request_id, when = str(refusal.request_id), refusal.refused_at or datetime.now(UTC)
         error = {"code": refusal.code, "message": refusal.reason, **({"field": refusal.field} if refusal.field else {}),
                  "status": refusal.status.value if refusal.status else None, "allowed": [a.value for a in refusal.allowed]}
-        with self.engine.begin() as c:
-            self.advance(c, *at)
-            c.execute(request_views.update().where(request_views.c.request_id == request_id)
-                      .values(refusal=refusal.reason))
-            _record(c, {"event_id": event_id, "request_id": request_id, "at": when, "outcome": "refused",
-                        "action": refusal.action.value, "actor": refusal.actor or "", "status": error["status"],
-                        "version": None, "reason": refusal.reason,
-                        "command_id": str(refusal.command_id) if refusal.command_id else None})
-            if refusal.command_id:
-                _decide(c, str(refusal.command_id), "refused", error, request_id=request_id, tenant=tenant,
-                        service=service, action=refusal.action.value, actor=refusal.actor or "", at=when)
+        self.refusals[request_id] = refusal.reason
+        self._line(event_id, request_id, when, "refused", refusal.action.value, refusal.actor or "", error["status"],
+                   None, refusal.reason, refusal.command_id)
+        if refusal.command_id:
+            self._decide(str(refusal.command_id), "refused", error, None, request_id=request_id, tenant=tenant,
+                         service=service, action=refusal.action.value, actor=refusal.actor or "", at=when)
 
-    def payroll_charged(self, tenant: str, charged: PayrollCharged, at: tuple[str, int, int]) -> None:
+    def payroll_charged(self, tenant: str, charged: PayrollCharged) -> None:
         """HR's answer to a tenant's payroll run: the run's command is applied, with what it charged."""
-        with self.engine.begin() as c:
-            self.advance(c, *at)
-            _decide(c, str(charged.command_id), "applied", None, request_id=f"payroll/{charged.period}/{tenant}",
-                    tenant=tenant, service="hr", action="payroll", actor="", at=datetime.now(UTC),
-                    result=charged.model_dump(mode="json"))
+        self._decide(str(charged.command_id), "applied", None, charged.model_dump(mode="json"),
+                     request_id=f"payroll/{charged.period}/{tenant}", tenant=tenant, service="hr", action="payroll",
+                     actor="", at=datetime.now(UTC))
 
-    def skipped(self, at: tuple[str, int, int]) -> None:
-        with self.engine.begin() as c:
-            self.advance(c, *at)
+    def _line(self, event_id, request_id, at, outcome, action, actor, status, version, reason, command_id) -> None:
+        self.history.setdefault(event_id, {
+            "event_id": event_id, "request_id": request_id, "at": at, "outcome": outcome, "action": action,
+            "actor": actor, "status": status, "version": version, "reason": reason,
+            "command_id": str(command_id) if command_id else None})
 
-
-def _record(c: Connection, line: dict) -> None:
-    """A line of a request's history, once per event however often it is delivered."""
-    if c.execute(select(history.c.event_id).where(history.c.event_id == line["event_id"])).first() is None:
-        c.execute(insert(history).values(**line))
-
-
-def _decide(c: Connection, command_id: str, state: str, error: dict | None, result: dict | None = None,
-            **known) -> None:
-    """The owner's decision on a command, whether or not the gateway that took it has recorded it yet."""
-    decision = {"state": state, "decided_at": known["at"], "error": json.dumps(error) if error else None,
-                "result": json.dumps(result) if result else None}
-    if c.execute(update(commands).where(commands.c.command_id == command_id).values(**decision)).rowcount:
-        return
-    try:
-        with c.begin_nested():
-            c.execute(insert(commands).values(command_id=command_id, request_id=known["request_id"],
-                                              tenant=known["tenant"], service=known["service"],
-                                              action=known["action"], actor=known["actor"], **decision))
-    except IntegrityError:  # the gateway recorded it as pending just now
-        c.execute(update(commands).where(commands.c.command_id == command_id).values(**decision))
+    def _decide(self, command_id: str, state: str, error: dict | None, result: dict | None, **known) -> None:
+        """The owner's decision on a command, whether or not the gateway that took it has recorded it yet."""
+        self.decisions[command_id] = {
+            "command_id": command_id, "request_id": known["request_id"], "tenant": known["tenant"],
+            "service": known["service"], "action": known["action"], "actor": known["actor"], "state": state,
+            "decided_at": known["at"], "error": json.dumps(error) if error else None,
+            "result": json.dumps(result) if result else None}
 
 
 def encode_cursor(at: datetime, request_id: str) -> str:

@@ -11,7 +11,8 @@ decision comes within N seconds (at most `MAX_WAIT_S`), the `202` as without wai
 import asyncio
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -54,12 +55,52 @@ def _wait(wait: Annotated[str | None, Query(pattern=r"^[0-9]{1,3}(\.[0-9]{1,3})?
 WaitSeconds = Annotated[float, Depends(_wait)]
 
 
-async def settle(outcome: Outcome, read: Callable[[], Outcome | None], wait_s: float) -> Outcome:
-    """`outcome`, re-read until it is decided or `wait_s` have passed."""
+class Waiters:
+    """Callers waiting in this process for commands' outcomes, woken as soon as the read model here
+    records a decision. A decision recorded by another process on the same database is not seen
+    here: waiting callers look for it every POLL_ELSEWHERE_S as well."""
+
+    def __init__(self):
+        self._waiting: dict[str, tuple[asyncio.Event, int]] = {}
+
+    @contextmanager
+    def watching(self, key: str):
+        event, count = self._waiting.get(key, (asyncio.Event(), 0))
+        self._waiting[key] = (event, count + 1)
+        try:
+            yield event
+        finally:
+            event, count = self._waiting.get(key, (event, 1))
+            if count > 1:
+                self._waiting[key] = (event, count - 1)
+            else:
+                self._waiting.pop(key, None)
+
+    def wake(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            if waiting := self._waiting.get(key):
+                waiting[0].set()
+
+
+POLL_ELSEWHERE_S = 0.1
+
+
+async def settle(outcome: Outcome, read: Callable[[], Outcome | None], wait_s: float,
+                 waiters: Waiters | None = None, key: str | None = None) -> Outcome:
+    """`outcome`, re-read until it is decided or `wait_s` have passed: when `waiters` wake `key`, or
+    by polling."""
     deadline = time.monotonic() + wait_s
-    while outcome.state == "pending" and time.monotonic() < deadline:
-        await asyncio.sleep(POLL_S)
-        outcome = read() or outcome
+    with waiters.watching(key) if waiters else nullcontext() as woken:
+        if woken is not None and outcome.state == "pending":  # decided before we started watching?
+            outcome = read() or outcome
+        while outcome.state == "pending" and (left := deadline - time.monotonic()) > 0:
+            if woken is None:
+                await asyncio.sleep(min(POLL_S, left))
+            else:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), min(POLL_ELSEWHERE_S, left))
+                woken.clear()
+            outcome = read() or outcome
     return outcome
 
 
@@ -75,10 +116,11 @@ def respond(outcome: Outcome, location: str, waited: bool) -> JSONResponse:
     return JSONResponse(outcome.resource, 202 if outcome.state == "pending" or not waited else 200, headers=headers)
 
 
-async def answer(outcome: Outcome, location: str, read: Callable[[], Outcome | None], wait_s: float) -> JSONResponse:
+async def answer(outcome: Outcome, location: str, read: Callable[[], Outcome | None], wait_s: float,
+                 waiters: Waiters | None = None, key: str | None = None) -> JSONResponse:
     if wait_s <= 0:
         return respond(outcome, location, waited=False)
-    return respond(await settle(outcome, read, wait_s), location, waited=True)
+    return respond(await settle(outcome, read, wait_s, waiters, key), location, waited=True)
 
 
 def not_found(command_id: str) -> ApiError:

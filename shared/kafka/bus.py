@@ -1,5 +1,6 @@
 """Kafka adapters: topic creation, the acknowledged producer, dead letters."""
 
+import asyncio
 import time
 from collections.abc import Iterable, Sequence
 
@@ -60,9 +61,21 @@ def api_producer(bootstrap: str, timeout_ms: int) -> AIOKafkaProducer:
 
 async def publish(producer: AIOKafkaProducer, codec: EventCodec, topic: str, event: Event, key: str | None) -> None:
     """Returns once the broker has acknowledged the event."""
-    key_bytes, value, headers = codec.encode(event, key)
-    await producer.send_and_wait(topic, value, key=key_bytes, headers=headers)
-    metrics.produced(topic, event.tenant, event.type)
+    await publish_all(producer, codec, [(topic, key, event)])
+
+
+async def publish_all(producer: AIOKafkaProducer, codec: EventCodec,
+                      events: Sequence[tuple[str, str | None, Event]]) -> None:
+    """(topic, key, event) each, in order: all handed to the producer first, so they travel in
+    batches, then their acknowledgements awaited together. Returns once the broker has every one;
+    events of one key keep their order, as the producer keeps it per partition."""
+    sent = []
+    for topic, key, event in events:
+        key_bytes, value, headers = codec.encode(event, key)
+        sent.append(await producer.send(topic, value, key=key_bytes, headers=headers))
+    await asyncio.gather(*sent)
+    for topic, _, event in events:
+        metrics.produced(topic, event.tenant, event.type)
 
 
 def dead_letter_headers(reason: str, topic: str, partition: int, offset: int,

@@ -6,12 +6,13 @@ without reading every row.
 """
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import Column, DateTime, Engine, Index, MetaData, String, Table, Text, select
 from sqlalchemy.exc import DBAPIError
 
-from shared.db import upsert
+from shared.db import upsert_many
 
 metadata = MetaData()
 
@@ -34,16 +35,19 @@ class StateStore:
         except DBAPIError:  # every worker shares the table; another one may be creating it right now
             metadata.create_all(engine)
 
-    def get(self, key: str) -> dict | None:
+    def get_many(self, keys: Iterable[str]) -> dict[str, dict]:
+        """The state of each of `keys` that has one."""
+        t = worker_state.c
         with self.engine.connect() as c:
-            row = c.execute(select(worker_state.c.state).where(worker_state.c.service == self.service,
-                                                               worker_state.c.key == key)).first()
-        return json.loads(row.state) if row else None
+            rows = c.execute(select(t.key, t.state).where(t.service == self.service, t.key.in_(set(keys)))).all()
+        return {r.key: json.loads(r.state) for r in rows}
 
-    def put(self, key: str, tenant: str, state: dict, overdue_at: datetime | None) -> None:
+    def put_many(self, states: Iterable[tuple[str, str, dict, datetime | None]]) -> None:
+        """(key, tenant, state, overdue_at) of each changed entity, in one transaction."""
+        rows = [{"service": self.service, "key": key, "tenant": tenant, "state": json.dumps(state),
+                 "overdue_at": overdue_at} for key, tenant, state, overdue_at in states]
         with self.engine.begin() as c:
-            upsert(c, worker_state, {"service": self.service, "key": key},
-                   {"tenant": tenant, "state": json.dumps(state), "overdue_at": overdue_at})
+            upsert_many(c, worker_state, rows, ("service", "key"))
 
     def overdue(self, now: datetime, limit: int = 500) -> list[tuple[str, str]]:
         """(key, tenant) of open requests past their SLA target and not yet flagged."""

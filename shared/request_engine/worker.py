@@ -1,9 +1,10 @@
 """A service worker: consume its requests topic, call the handler, emit, remember, commit.
 
-No business rules here. Per partition, messages are handled one at a time in order, inside the
-one consumer runner (shared/kafka/consuming.py). For each message the worker first publishes what the
-handler emits (acknowledged by the broker), then stores the new state, then the runner commits
-the offset: a crash anywhere in between redelivers the message, the handler emits the same event
+No business rules here. Each partition's fetch is handled as one batch, inside the one consumer
+runner (shared/kafka/consuming.py): the handler is called for each message in order, on the state
+the messages before it left; then every output is published and the acknowledgements awaited
+together, then the batch's state changes are stored in one transaction, then the runner commits
+the offsets. A crash anywhere in between redelivers the batch, the handlers emit the same event
 ids again, and consumers deduplicate them.
 """
 
@@ -16,18 +17,18 @@ from uuid import uuid4
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from fastapi import FastAPI
 
-from shared import metrics
+from shared import faults, metrics
 from shared.api import app as api_app
 from shared.catalogue import Catalogue
 from shared.catalogue import load as load_catalogue
 from shared.contracts import RequestEvent, RequestSnapshot, SlaCheck
 from shared.db import engine
-from shared.events import EventCodec
+from shared.events import Event, EventCodec
 from shared.kafka import bus
-from shared.kafka.consuming import Runner
+from shared.kafka.consuming import TRANSIENT, Refusals, Runner
 from shared.logging import get_logger
 from shared.request_engine import lifecycle
-from shared.request_engine.handlers import Handler, RequestHandlers, Unprocessable
+from shared.request_engine.handlers import Handler, Outcome, RequestHandlers, Unprocessable
 from shared.request_engine.state import StateStore
 from shared.settings import Settings
 from shared.tenants import Registry
@@ -47,26 +48,44 @@ class Worker:
     def runner(self) -> Runner:
         consumer = AIOKafkaConsumer(self.topic, bootstrap_servers=self.bootstrap, group_id=self.group,
                                     enable_auto_commit=False, auto_offset_reset="earliest")
-        return Runner(self.service, consumer, self.handle, group=self.group, dead_letters=self.producer)
+        return Runner(self.service, consumer, self.handle, group=self.group, dead_letters=self.producer, batch=True)
 
-    async def handle(self, messages: list[ConsumerRecord]) -> None:
-        [message] = messages
-        key = message.key.decode(errors="replace") if message.key else None
+    async def handle(self, messages: list[ConsumerRecord]) -> Refusals:
+        """One partition's fetch, in order; returns the messages refused (they become dead letters)."""
+        states = self.store.get_many(m.key.decode(errors="replace") for m in messages if m.key)
+        changed: dict[str, tuple[str, dict]] = {}
+        emits, refused = [], []
+        for message in messages:
+            try:
+                key, event, outcome = self._apply(message, states)
+            except TRANSIENT:
+                raise
+            except Exception as exc:  # the message's own fault: a dead letter, and the batch goes on
+                refused.append((message, exc))
+                continue
+            emits += outcome.emits
+            if outcome.state is not None:
+                states[key] = outcome.state
+                changed[key] = (event.tenant, outcome.state)
+        await bus.publish_all(self.producer, self.codec, emits)
+        faults.reach("worker-batch-published")
+        self.store.put_many((key, tenant, state, _overdue_at(state)) for key, (tenant, state) in changed.items())
+        return refused
+
+    def _apply(self, message: ConsumerRecord, states: dict[str, dict]) -> tuple[str, Event, Outcome]:
         event = self.codec.decode(message.value, message.headers)
         metrics.consumed(message.topic, event.tenant, event.type)
         handler = self.handlers.get(event.type)
         if handler is None:
             raise Unprocessable(f"{self.service} does not handle {event.type}")
-        if key is None:
+        if message.key is None:
             raise Unprocessable("a request event needs its entity as the message key")
+        key = message.key.decode(errors="replace")
         with metrics.timed(event.type):
-            outcome = handler(self.store.get(key), event)
-        for topic, out_key, out in outcome.emits:
-            await bus.publish(self.producer, self.codec, topic, out, out_key)
-        if outcome.state is not None:
-            self.store.put(key, event.tenant, outcome.state, _overdue_at(outcome.state))
+            outcome = handler(states.get(key), event)
         self.log.info("applied", event_id=str(event.id), tenant=event.tenant, type=event.type,
                       request_id=event.subject, emitted=len(outcome.emits))
+        return key, event, outcome
 
     async def sla_clock(self) -> None:
         """Ask, through the requests topic, whether each overdue request is still open; the
@@ -76,7 +95,7 @@ class Worker:
             for key, tenant in self.store.overdue(datetime.now(UTC)):
                 check = self.codec.build(RequestEvent.SLA_CHECK.of(self.service), f"/hps/{self.service}", tenant,
                                          SlaCheck(request_id=key), subject=key, id=uuid4())
-                await bus.publish(self.producer, self.codec, self.topic, check, key)
+                await bus.publish_all(self.producer, self.codec, [(self.topic, key, check)])
 
 
 def _overdue_at(state: dict) -> datetime | None:

@@ -9,7 +9,7 @@ from sqlalchemy import event, insert, select, text
 
 from services.gateway import tables
 from services.gateway.commands import Commands
-from services.gateway.store import Requests
+from services.gateway.store import Projection, Requests
 from shared.api.auth import Principal
 from shared.contracts import Change, RequestSnapshot, TransitionRefused
 from shared.db import engine as make_engine
@@ -36,27 +36,57 @@ def db(postgres_url):
     engine.dispose()
 
 
-def at(offset: int) -> tuple[str, int, int]:
-    return "it.events", 0, offset
+def applied(requests: Requests, event_id: str, request: RequestSnapshot, offset: int) -> None:
+    """One event of it.events partition 0, written as a batch of its own."""
+    projection = Projection().passed("it.events", 0, offset)
+    projection.applied(event_id, "council", request)
+    requests.write(projection)
 
 
 def test_a_redelivered_or_older_snapshot_changes_nothing_and_is_told_once(db):
     requests, request_id = Requests(db), uuid.uuid4()
     submitted, accepted = uuid.uuid4(), uuid.uuid4()
-    assert requests.apply("e1", "council", snapshot(request_id, 1, "submitted", submitted), at(0))
-    assert requests.apply("e2", "council", snapshot(request_id, 2, "accepted", accepted), at(1))
+    applied(requests, "e1", snapshot(request_id, 1, "submitted", submitted), 0)
+    applied(requests, "e2", snapshot(request_id, 2, "accepted", accepted), 1)
     # The first event again, after a restart: not applied over the newer version, not told twice.
-    assert not requests.apply("e1", "council", snapshot(request_id, 1, "submitted", submitted), at(0))
+    applied(requests, "e1", snapshot(request_id, 1, "submitted", submitted), 0)
     assert [(h["action"], h["status"]) for h in requests.history(str(request_id))] == \
         [("submit", "submitted"), ("accept", "accepted")]
     assert requests.get(FINANCE, str(request_id)).request.status == "accepted"
+    assert requests.positions() == {("it.events", 0): 2}  # the redelivery did not move the position back
+
+
+def test_a_batch_is_written_as_its_events_happened_in_order(db):
+    """Two versions, a refusal after them and the same events again, in one batch: the newest version
+    shows with the refusal that came after it, each event is history once, each command decided."""
+    requests, request_id = Requests(db), uuid.uuid4()
+    submitted, accepted, refused = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    projection = Projection()
+    for offset, (event_id, request) in enumerate([("e1", snapshot(request_id, 1, "submitted", submitted)),
+                                                  ("e2", snapshot(request_id, 2, "accepted", accepted)),
+                                                  ("e1", snapshot(request_id, 1, "submitted", submitted))]):
+        projection.passed("it.events", 3, offset).applied(event_id, "council", request)
+    projection.passed("it.events", 3, 3).refused("e3", "council", "it", TransitionRefused(
+        request_id=request_id, action="complete", status="accepted", reason="start it first", command_id=refused))
+    requests.write(projection)
+
+    view = requests.get(FINANCE, str(request_id))
+    assert (view.request.version, view.request.status, view.refusal) == (2, "accepted", "start it first")
+    assert [(h["outcome"], h["action"]) for h in requests.history(str(request_id))] == \
+        [("applied", "submit"), ("applied", "accept"), ("refused", "complete")]
+    commands = Commands(db, requests)
+    assert [commands.outcome(FINANCE, str(c)).state for c in (submitted, accepted, refused)] == \
+        ["applied", "applied", "refused"]
+    assert requests.positions() == {("it.events", 3): 4}
 
 
 def test_a_refusal_from_a_worker_that_names_no_command_is_history_only(db):
     requests, request_id = Requests(db), uuid.uuid4()
-    requests.apply("e1", "council", snapshot(request_id, 1, "submitted", uuid.uuid4()), at(0))
+    applied(requests, "e1", snapshot(request_id, 1, "submitted", uuid.uuid4()), 0)
     refusal = TransitionRefused(request_id=request_id, action="start", status="submitted", reason="not yet")
-    requests.refused("e2", "council", "it", refusal, at(1))
+    projection = Projection().passed("it.events", 0, 1)
+    projection.refused("e2", "council", "it", refusal)
+    requests.write(projection)
     [_, refused] = requests.history(str(request_id))
     assert (refused["outcome"], refused["command_id"], refused["reason"]) == ("refused", None, "not yet")
     assert requests.get(FINANCE, str(request_id)).refusal == "not yet"
@@ -81,7 +111,7 @@ def test_an_outcome_recorded_while_the_gateway_records_the_command_is_kept(db):
     raced: list[bool] = []
     event.listen(db, "before_cursor_execute", gateway_records_it_first)
     try:
-        requests.apply("e1", "council", snapshot(request_id, 1, "submitted", command_id), at(0))
+        applied(requests, "e1", snapshot(request_id, 1, "submitted", command_id), 0)
     finally:
         event.remove(db, "before_cursor_execute", gateway_records_it_first)
     assert raced
