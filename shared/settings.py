@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     tokens_file: Path | None = None
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
+    # Gateway processes sharing gateway_port (uvicorn's supervisor); see docs/benchmarks.md for how many.
+    gateway_workers: int = Field(default=1, ge=1, le=64)
     # Gateways sharing one database share this consumer group; one with a database of its own
     # needs a group of its own.
     gateway_group: str = "hps-gateway-readmodel"

@@ -50,3 +50,8 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
     # the proxy passes on. A transition waited for answers its worker's refusal, decided at run time.
     docs.describe(app, behind=(finance_api.router, ops_api.router), decided={move: HTTP_STATUS, **finance_api.DECIDED})
     return app
+
+
+def worker_app() -> FastAPI:
+    """One of HPS_GATEWAY_WORKERS gateway processes (`python -m services.gateway`)."""
+    return api_app.supervised(create_app)

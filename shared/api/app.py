@@ -1,5 +1,7 @@
 """What every API process sets up: tenants, the codec, tokens, an acknowledged producer, errors."""
 
+import os
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -105,11 +107,18 @@ async def publish_once(request: Request, keys: idempotency.IdempotencyKeys, scop
     keys.published(scope, key)
 
 
-def serve(create_app: Callable[[Settings], FastAPI], port: Callable[[Settings], int]) -> None:
+def serve(create_app: Callable[[Settings], FastAPI], port: Callable[[Settings], int],
+          workers: Callable[[Settings], int] = lambda _: 1, worker_app: str | None = None) -> None:
     """Run a process (`python -m services.<name>`) until SIGTERM; exits non-zero if one of its
-    background tasks ended on its own."""
+    background tasks ended on its own. With more than one worker, uvicorn's supervisor runs that
+    many processes of `worker_app` (an import path to an app factory) on the one port, and starts
+    again any that dies."""
     settings = get_settings()
     configure(settings.log_level)
+    if (count := workers(settings)) > 1 and worker_app:
+        uvicorn.run(worker_app, factory=True, workers=count, host=settings.gateway_host, port=port(settings),
+                    log_level=settings.log_level.lower())
+        return
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.gateway_host, port=port(settings),
                                            log_level=settings.log_level.lower()))
@@ -117,3 +126,13 @@ def serve(create_app: Callable[[Settings], FastAPI], port: Callable[[Settings], 
     server.run()
     if app.state.health.failed:
         sys.exit(f"stopped: {app.state.health.failed}")
+
+
+def supervised(create_app: Callable[[Settings], FastAPI]) -> FastAPI:
+    """The app of one of several worker processes under uvicorn's supervisor: a background task that
+    ends stops this process (SIGTERM, so it shuts down in order), and the supervisor starts another."""
+    settings = get_settings()
+    configure(settings.log_level)
+    app = create_app(settings)
+    app.state.health.on_failure = lambda: os.kill(os.getpid(), signal.SIGTERM)
+    return app
