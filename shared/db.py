@@ -1,6 +1,7 @@
 """SQLAlchemy engines: SQLite embedded by default, PostgreSQL through HPS_DATABASE_URL."""
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -53,3 +54,33 @@ def insert_new(c: Connection, table: Table, rows: list[dict], key: Sequence[str]
 def upsert(c: Connection, table: Table, key: dict, values: dict) -> None:
     """Update the row with `key`, or insert it."""
     upsert_many(c, table, [{**key, **values}], list(key))
+
+
+class GroupCommit:
+    """Rows written by many concurrent callers in one transaction: each caller awaits the commit of
+    the group it joined. The write runs in a thread, so the event loop serves other callers while
+    the database commits; rows that arrive meanwhile make up the next group."""
+
+    def __init__(self, store: Callable[[list[dict]], None]):
+        self.store = store
+        self.waiting: list[tuple[dict, asyncio.Future]] = []
+        self.writing: asyncio.Task | None = None
+
+    async def add(self, row: dict) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self.waiting.append((row, done))
+        if self.writing is None or self.writing.done():
+            self.writing = asyncio.create_task(self._drain())
+        await done
+
+    async def _drain(self) -> None:
+        while self.waiting:
+            group, self.waiting = self.waiting, []
+            try:
+                await asyncio.to_thread(self.store, [row for row, _ in group])
+            except Exception as exc:  # each caller answers for it (a 503 or a 500, as if it wrote alone)
+                for _, done in group:
+                    done.done() or done.set_exception(exc)
+            else:
+                for _, done in group:
+                    done.done() or done.set_result(None)

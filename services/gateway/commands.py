@@ -4,13 +4,13 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, select
 
 from services.gateway.store import Requests, scoped
 from services.gateway.tables import commands
 from shared.api.auth import Principal
 from shared.api.outcomes import Outcome, Waiters
+from shared.db import GroupCommit, upsert_many
 
 # The status an API answers each of the workers' refusals with.
 HTTP_STATUS = {"illegal_transition": 409, "invalid": 422, "not_found": 404}
@@ -33,20 +33,27 @@ class Commands:
     def __init__(self, engine: Engine, requests: Requests):
         self.engine, self.requests = engine, requests
         self.waiters = Waiters()  # woken by this process's read model
+        self._pending = GroupCommit(self._record)
 
-    def pending(self, command_id: str, request_id: str, tenant: str, service: str, action: str, actor: str,
-                requested_at: datetime, request_type: str | None = None) -> None:
-        """Record a command just published; if its owner has decided already, that stands."""
-        try:
-            with self.engine.begin() as c:
-                c.execute(insert(commands).values(
-                    command_id=command_id, request_id=request_id, tenant=tenant, service=service,
-                    request_type=request_type, action=action, actor=actor, requested_at=requested_at, state="pending"))
-        except IntegrityError:
-            with self.engine.begin() as c:  # decided first: keep the decision, add what only we know (a retry: as it was)
-                c.execute(commands.update().where(commands.c.command_id == command_id,
-                                                  commands.c.requested_at.is_(None))
-                          .values(requested_at=requested_at, request_type=request_type))
+    async def pending(self, command_id: str, request_id: str, tenant: str, service: str, action: str, actor: str,
+                      requested_at: datetime, request_type: str | None = None) -> Outcome:
+        """Record a command just published; if its owner has decided already, that stands. Returns
+        the command as pending, as its caller is first told."""
+        await self._pending.add({"command_id": command_id, "request_id": request_id, "tenant": tenant,
+                                   "service": service, "request_type": request_type, "action": action,
+                                   "actor": actor, "requested_at": requested_at, "state": "pending"})
+        return Outcome("pending", {"command_id": command_id, "state": "pending", "location": location(command_id),
+                                   "request_id": request_id, "action": action, "requested_by": actor,
+                                   "requested_at": _iso(requested_at), "decided_at": None, "result": None,
+                                   "error": None})
+
+    def _record(self, rows: list[dict]) -> None:
+        # Decided first (the read model was quicker): keep the decision, add what only the gateway
+        # knows. A retry of a recorded command changes nothing.
+        rows = list({row["command_id"]: row for row in rows}.values())
+        with self.engine.begin() as c:
+            upsert_many(c, commands, rows, ("command_id",), changing=("requested_at", "request_type"),
+                        only_if=lambda table, new: table.c.requested_at.is_(None))
 
     def submitted(self, principal: Principal, request_id: str) -> Submitted | None:
         """A request this caller may see that the gateway accepted, before the read model shows it."""

@@ -1,6 +1,8 @@
 """Feeds the read model from every service's events topic, so the API shows what the workers did:
 each request as it is, its history, and the outcome of every command."""
 
+import asyncio
+
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord
 from pydantic import ValidationError
 
@@ -43,7 +45,7 @@ def runner(bootstrap: str, group: str, codec: EventCodec, requests: Requests, wa
                 _project(projection, codec.decode(message.value, message.headers), message.topic)
             except (InvalidEvent, ValidationError) as exc:
                 refused.append((message, exc))
-        requests.write(projection)
+        await asyncio.to_thread(requests.write, projection)  # the API's callers are served meanwhile
         waiters.wake(projection.decisions)
         return refused
 

@@ -27,7 +27,7 @@ from shared import ids
 from shared.api.app import publish, publish_once
 from shared.api.auth import Principal, PrincipalDep, require
 from shared.api.errors import ApiError
-from shared.api.outcomes import WaitSeconds, answer, not_found, settle
+from shared.api.outcomes import Outcome, WaitSeconds, answer, not_found, settle
 from shared.catalogue import CatalogueError
 from shared.contracts import Action, RequestEvent, RequestSubmitted, Status, TransitionRequested
 from shared.contracts.names import PAYROLL_RUN_REQUESTED
@@ -80,15 +80,14 @@ async def submit(body: NewRequest, request: Request, who: PrincipalDep, wait_s: 
     command = Command(requests_topic(body.service), str(request_id), event)
     await publish_once(request, state.idempotency, who.tenant, idempotency_key, body.model_dump_json(exclude_none=True),
                        command, request_id=str(request_id))
-    state.commands.pending(str(event.id), str(request_id), who.tenant, body.service, "submit", who.name, now,
-                           request_type=body.type)
-    return await _answer(request, who, str(event.id), wait_s)
+    outcome = await state.commands.pending(str(event.id), str(request_id), who.tenant, body.service, "submit",
+                                           who.name, now, request_type=body.type)
+    return await _answer(request, who, outcome, wait_s)
 
 
-async def _answer(request: Request, who: Principal, command_id: str, wait_s: float) -> JSONResponse:
-    commands = request.app.state.commands
-    outcome = commands.outcome(who, command_id)
-    return await answer(outcome, location(command_id), lambda: commands.outcome(who, command_id), wait_s,
+async def _answer(request: Request, who: Principal, pending: Outcome, wait_s: float) -> JSONResponse:
+    commands, command_id = request.app.state.commands, pending.resource["command_id"]
+    return await answer(pending, location(command_id), lambda: commands.outcome(who, command_id), wait_s,
                         commands.waiters, command_id)
 
 
@@ -179,9 +178,9 @@ async def move(request_id: UUID, body: TransitionBody, request: Request, who: Pr
     event = state.codec.build(RequestEvent.TRANSITION_REQUESTED.of(request_.service), "/hps/gateway", request_.tenant,
                               cmd, subject=str(request_id), id=uuid4())
     await publish(request, requests_topic(request_.service), event, str(request_id))
-    state.commands.pending(str(event.id), str(request_id), request_.tenant, request_.service, body.action.value,
-                           who.name, state.clock())
-    return await _answer(request, who, str(event.id), wait_s)
+    outcome = await state.commands.pending(str(event.id), str(request_id), request_.tenant, request_.service,
+                                           body.action.value, who.name, state.clock())
+    return await _answer(request, who, outcome, wait_s)
 
 
 @router.post("/payroll/runs", status_code=202, response_model=PayrollRunAccepted,
@@ -193,17 +192,18 @@ async def payroll_run(body: PayrollRun, request: Request, who: PrincipalDep, wai
         raise ApiError(403, "forbidden", "payroll runs are started by finance or HR staff")
     state = request.app.state
     tenants = [t.code for t in state.registry.active(first_day(body.period))]
-    ids = []
+    pending = []
     for tenant in tenants:
         key = f"payroll/{body.period}/{tenant}"
         event = state.codec.build(PAYROLL_RUN_REQUESTED, "/hps/gateway", tenant,
                                   {"period": body.period, "requested_by": who.name}, subject=key)
         await publish(request, requests_topic("hr"), event, key)
-        state.commands.pending(str(event.id), key, tenant, "hr", "payroll", who.name, state.clock())
-        ids.append(str(event.id))
+        pending.append(await state.commands.pending(str(event.id), key, tenant, "hr", "payroll", who.name,
+                                                    state.clock()))
     deadline = time.monotonic() + wait_s  # one wait for the whole run
-    outcomes = [await settle(state.commands.outcome(who, i), lambda i=i: state.commands.outcome(who, i),
-                             deadline - time.monotonic(), state.commands.waiters, i) for i in ids]
+    outcomes = [await settle(o, lambda i=o.resource["command_id"]: state.commands.outcome(who, i),
+                             deadline - time.monotonic(), state.commands.waiters, o.resource["command_id"])
+                for o in pending]
     decided = wait_s > 0 and all(o.state != "pending" for o in outcomes)
     return JSONResponse({"period": body.period, "tenants": tenants, "commands": [o.resource for o in outcomes]},
                         200 if decided else 202)

@@ -119,11 +119,12 @@ class Client:
         return self.http.post(f"/v1/requests/{request_id}/transitions", json={"action": action, **fields},
                               params=params)
 
-    def await_status(self, request_id: str, status: str, timeout_s: float = 30) -> dict:
+    def await_status(self, request_id: str, status: str, timeout_s: float = 30, **fields) -> dict:
+        """The request once it has `status`, and the values of `fields` too."""
         deadline = time.monotonic() + timeout_s
         while True:
             response = self.get(request_id)
-            if response.status_code == 200 and response.json()["status"] == status:
+            if response.status_code == 200 and response.json().items() >= {"status": status, **fields}.items():
                 return response.json()
             if time.monotonic() > deadline:
                 raise AssertionError(f"{request_id} not {status} after {timeout_s}s: {response.text}")

@@ -118,3 +118,19 @@ def test_an_outcome_recorded_while_the_gateway_records_the_command_is_kept(db):
     outcome = commands.outcome(FINANCE, str(command_id))
     assert outcome.state == "applied" and outcome.resource["result"]["status"] == "submitted"
     assert outcome.resource["requested_at"] is not None  # what the gateway knew is kept too
+
+
+async def test_a_command_decided_before_the_gateway_records_it_keeps_the_decision(db):
+    """The read model was quicker than the gateway's own record of the command: the gateway adds what
+    only it knows (when, what type) and the decision stands; recording it again changes nothing."""
+    requests, request_id, command_id = Requests(db), uuid.uuid4(), uuid.uuid4()
+    commands = Commands(db, requests)
+    applied(requests, "e1", snapshot(request_id, 1, "submitted", command_id), 0)
+    told = await commands.pending(str(command_id), str(request_id), "council", "it", "submit", "Council service desk",
+                                  NOW, request_type="laptop-provision")
+    assert told.state == "pending"  # what the caller is told at once; its Location says more
+    later = datetime(2026, 10, 6, tzinfo=UTC)
+    await commands.pending(str(command_id), str(request_id), "council", "it", "submit", "someone else", later)
+    outcome = commands.outcome(FINANCE, str(command_id))
+    assert (outcome.state, outcome.resource["requested_at"]) == ("applied", NOW.isoformat())
+    assert commands.submitted(FINANCE, str(request_id)).request_type == "laptop-provision"
