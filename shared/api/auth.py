@@ -55,8 +55,8 @@ bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token
                                                   "role and its tenant or service")
 
 
-def principal(request: Request,
-              credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+async def principal(request: Request,
+                    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
     """The caller, from `app.state.tokens`; the one place to swap for OIDC/JWT validation."""
     if credentials is None:  # no Authorization header, another scheme, or no token after "Bearer"
         raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")

@@ -39,11 +39,12 @@ class Outcome:
     http_status: int = 200
 
 
-def _wait(wait: Annotated[str | None, Query(pattern=r"^[0-9]{1,3}(\.[0-9]{1,3})?s?$", examples=["5s"],
-                                            description="wait up to this many seconds (at most 30) for the outcome"
-                                            )] = None,
-          prefer: Annotated[str | None, Header(max_length=500, description="`wait=N`: as ?wait=N (RFC 7240)")] = None,
-          ) -> float:
+async def _wait(wait: Annotated[str | None, Query(pattern=r"^[0-9]{1,3}(\.[0-9]{1,3})?s?$", examples=["5s"],
+                                                  description="wait up to this many seconds (at most 30) for the "
+                                                              "outcome")] = None,
+                prefer: Annotated[str | None, Header(max_length=500,
+                                                     description="`wait=N`: as ?wait=N (RFC 7240)")] = None,
+                ) -> float:
     seconds = 0.0
     if wait is not None:
         seconds = float(wait.removesuffix("s"))
