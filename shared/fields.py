@@ -4,7 +4,7 @@ One set, so a consumer refuses exactly what the edge refuses: a value that got p
 422 cannot then stop a consumer, and a message put on a topic by other means is judged the same.
 """
 
-import unicodedata
+import re
 from datetime import date
 from decimal import Decimal
 from typing import Annotated
@@ -15,12 +15,16 @@ FIRST_PERIOD, LAST_PERIOD = "2000-01", "2099-12"
 
 
 def _no_control(allowed: str):
+    # Cc: NUL and the other control characters PostgreSQL, terminals and CSV choke on, exactly
+    # U+0000-U+001F and U+007F-U+009F; Cs: lone surrogates, which no UTF-8 encoder accepts, exactly
+    # U+D800-U+DFFF. Unicode's stability policy fixes both sets, so one regex search finds what a
+    # category lookup per character did, at a fraction of the cost.
+    banned = "".join(re.escape(chr(c)) for c in (*range(0x20), *range(0x7F, 0xA0)) if chr(c) not in allowed)
+    search = re.compile(f"[{banned}\ud800-\udfff]").search
+
     def check(text: str) -> str:
-        for ch in text:
-            # Cc: NUL and the other control characters PostgreSQL, terminals and CSV choke on;
-            # Cs: lone surrogates, which no UTF-8 encoder accepts.
-            if ch not in allowed and unicodedata.category(ch) in ("Cc", "Cs"):
-                raise ValueError(f"must not contain the control character U+{ord(ch):04X}")
+        if found := search(text):
+            raise ValueError(f"must not contain the control character U+{ord(found.group()):04X}")
         return text
     return check
 
