@@ -33,6 +33,8 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
         state.idempotency = IdempotencyKeys(db, tables.idempotency_keys)
         state.health.start(readmodel.runner(settings.bootstrap, settings.gateway_group, state.codec,
                                             state.requests, state.commands.waiters, state.producer))
+        # Several gateway processes share the database: a decision may be recorded by another one.
+        state.health.watch("outcomes-elsewhere", state.commands.waiters.look_elsewhere(state.commands.decided))
         async with httpx.AsyncClient(base_url=settings.finance_url, timeout=120) as finance, \
                 httpx.AsyncClient(base_url=settings.ops_url, timeout=httpx.Timeout(120, read=None)) as ops:
             state.upstreams = {"finance": finance, "ops": ops}

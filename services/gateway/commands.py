@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from services.gateway.store import Requests, scoped
 from services.gateway.tables import commands
@@ -54,6 +55,16 @@ class Commands:
         with self.engine.begin() as c:
             upsert_many(c, commands, rows, ("command_id",), changing=("requested_at", "request_type"),
                         only_if=lambda table, new: table.c.requested_at.is_(None))
+
+    def decided(self, command_ids: list[str]) -> list[str]:
+        """Those of `command_ids` whose owner has decided; none while the database cannot say (the
+        callers wait on, and are answered pending at the end of their wait)."""
+        try:
+            with self.engine.connect() as c:
+                return list(c.execute(select(commands.c.command_id).where(
+                    commands.c.command_id.in_(command_ids), commands.c.state != "pending")).scalars())
+        except (OperationalError, InterfaceError):
+            return []
 
     def submitted(self, principal: Principal, request_id: str) -> Submitted | None:
         """A request this caller may see that the gateway accepted, before the read model shows it."""

@@ -57,9 +57,9 @@ WaitSeconds = Annotated[float, Depends(_wait)]
 
 
 class Waiters:
-    """Callers waiting in this process for commands' outcomes, woken as soon as the read model here
-    records a decision. A decision recorded by another process on the same database is not seen
-    here: waiting callers look for it every POLL_ELSEWHERE_S as well."""
+    """Callers waiting in this process for commands' outcomes. The read model here wakes them as
+    soon as it records a decision; `look_elsewhere` finds, in one query for all of them, those that
+    another process on the same database decided."""
 
     def __init__(self):
         self._waiting: dict[str, tuple[asyncio.Event, int]] = {}
@@ -82,14 +82,22 @@ class Waiters:
             if waiting := self._waiting.get(key):
                 waiting[0].set()
 
+    async def look_elsewhere(self, decided: Callable[[list[str]], Iterable[str]]) -> None:
+        """Every POLL_ELSEWHERE_S, wake the waiting callers whose commands `decided` (run in a thread,
+        off the event loop) says are decided: a background task of a process that is one of several."""
+        while True:
+            await asyncio.sleep(POLL_ELSEWHERE_S)
+            if self._waiting:
+                self.wake(await asyncio.to_thread(decided, list(self._waiting)))
+
 
 POLL_ELSEWHERE_S = 0.1
 
 
 async def settle(outcome: Outcome, read: Callable[[], Outcome | None], wait_s: float,
                  waiters: Waiters | None = None, key: str | None = None) -> Outcome:
-    """`outcome`, re-read until it is decided or `wait_s` have passed: when `waiters` wake `key`, or
-    by polling."""
+    """`outcome`, re-read until it is decided or `wait_s` have passed: each time `waiters` wake
+    `key`, or by polling."""
     deadline = time.monotonic() + wait_s
     with waiters.watching(key) if waiters else nullcontext() as woken:
         if woken is not None and outcome.state == "pending":  # decided before we started watching?
@@ -99,7 +107,9 @@ async def settle(outcome: Outcome, read: Callable[[], Outcome | None], wait_s: f
                 await asyncio.sleep(min(POLL_S, left))
             else:
                 with suppress(TimeoutError):
-                    await asyncio.wait_for(woken.wait(), min(POLL_ELSEWHERE_S, left))
+                    await asyncio.wait_for(woken.wait(), left)
+                if not woken.is_set():
+                    break
                 woken.clear()
             outcome = read() or outcome
     return outcome
