@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Every process of the suite, services started as subprocesses included, writes its data here.
 export COVERAGE_FILE := $(CURDIR)/.coverage
 
-.PHONY: run test coverage fuzz mutate install kafka-jars test-prerequisites clean
+.PHONY: run test coverage fuzz mutate bench install kafka-jars test-prerequisites clean
 
 run: install kafka-jars
 	$(BIN)/hps up
@@ -35,8 +35,15 @@ mutate:
 	.venv-mutate/bin/mutmut run
 	.venv-mutate/bin/mutmut results
 
+# Every stage of the platform beside a raw client, on its own broker, PostgreSQL databases and
+# `hps up`; prints one table and writes it into docs/benchmarks.md. BENCH_ARGS=--quick: a smoke run.
+bench: install kafka-jars
+	bash deploy/install-prerequisites.sh --with-postgres --with-wrk
+	$(BIN)/pip install -q -e ".[bench]"
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 test-prerequisites:
-	bash deploy/install-prerequisites.sh --with-postgres --with-browser
+	bash deploy/install-prerequisites.sh --with-postgres --with-browser --with-wrk
 
 install: $(VENV)/.installed
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages the platform needs when they are missing: Java 17+ and Maven
 # (the local Kafka broker), and on request PostgreSQL (the ledger's production engine, used by
-# the tests) and Chromium (the dashboard's browser test).
-# Usage: install-prerequisites.sh [--with-postgres] [--with-browser]
+# the tests), Chromium (the dashboard's browser test) and wrk (the HTTP load of `make bench`).
+# Usage: install-prerequisites.sh [--with-postgres] [--with-browser] [--with-wrk]
 # Uses Debian/Ubuntu packages; on other systems install them yourself and this does nothing.
 set -euo pipefail
 
@@ -13,6 +13,7 @@ for option in "$@"; do
   case "$option" in
     --with-postgres) ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql) ;;
     --with-browser) command -v chromium >/dev/null 2>&1 || missing+=(chromium) ;;
+    --with-wrk) command -v wrk >/dev/null 2>&1 || missing+=(wrk) ;;
     *) echo "unknown option $option" >&2; exit 2 ;;
   esac
 done
