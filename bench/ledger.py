@@ -20,13 +20,14 @@ from decimal import Decimal
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
-from sqlalchemy import insert, text
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from deploy.kafka_local import LocalKafka
-from services.finance.ledger import tables as t
 from services.finance.ledger.book import Ledger
 from services.finance.ledger.closing import MonthEnd
-from services.finance.ledger.engine import RechargeEngine
+from services.finance.ledger.engine import MAX_RECORDS, RechargeEngine
+from services.finance.ledger.repository import Books
 from services.finance.ledger.schema import upgrade
 from shared.contracts.names import CHARGE_RECORDED as CHARGE
 from shared.db import engine as make_engine
@@ -107,8 +108,8 @@ async def ledger_rate(bootstrap: str, topic: str, count: int, url: str) -> float
     return count / elapsed
 
 
-def batch_rate(url: str, count: int, size: int = 500) -> float:
-    """The fast path alone: `Ledger.apply_all` on batches of plain charges, as the consumer hands them."""
+def batch_rate(url: str, count: int, size: int = MAX_RECORDS) -> float:
+    """The fast path alone: `Ledger.apply_all` on batches of plain charges, as big as the engine fetches them."""
     db = make_engine(url)
     upgrade(db)
     ledger = Ledger(db, registry)
@@ -144,9 +145,10 @@ def close_time(url: str, count: int) -> tuple[float, float]:
                           "posted_at": now, "tenant": tenant, "for_tenant": tenant}
                 postings += [{**common, "account": f"receivable:{tenant}", "debit": amount, "credit": 0},
                              {**common, "account": "income:it", "debit": 0, "credit": amount}]
-            c.execute(insert(t.events), events)
-            c.execute(insert(t.charges), charges)
-            c.execute(insert(t.postings), postings)
+            books = Books(c)  # the ledger's own writes: COPY on PostgreSQL
+            books.add_events(events)
+            books.add_charges(charges)
+            books.add_postings(postings)
     loaded = time.perf_counter() - loaded
     started = time.perf_counter()
     MonthEnd(db, registry).close(period, "bench")
@@ -155,18 +157,35 @@ def close_time(url: str, count: int) -> tuple[float, float]:
     return loaded, closing
 
 
-def postgres(database: str) -> str:
-    url = subprocess.run(["bash", str(ROOT / "deploy" / "postgres-local.sh"), database], check=True,
-                         capture_output=True, text=True).stdout.strip().splitlines()[-1]
-    db = make_engine(url)
-    with db.begin() as c:
-        c.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    db.dispose()
-    return url
+class Databases:
+    """New, empty databases on the machine's PostgreSQL (deploy/postgres-local.sh), one per measure and
+    dropped at the end, so that runs side by side never share one."""
+
+    def __init__(self):
+        self.admin: str | None = None
+        self.names: list[str] = []
+
+    def fresh(self) -> str:
+        if self.admin is None:
+            self.admin = subprocess.run(["bash", str(ROOT / "deploy" / "postgres-local.sh")], check=True,
+                                        capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        self.names.append(f"hps_bench_ledger_{uuid.uuid4().hex[:8]}")
+        self._server(f'CREATE DATABASE "{self.names[-1]}"')
+        return make_url(self.admin).set(database=self.names[-1]).render_as_string(hide_password=False)
+
+    def drop(self) -> None:
+        while self.names:
+            self._server(f'DROP DATABASE IF EXISTS "{self.names.pop()}" WITH (FORCE)')
+
+    def _server(self, statement: str) -> None:
+        server = create_engine(self.admin, isolation_level="AUTOCOMMIT")
+        with server.connect() as c:
+            c.execute(text(statement))
+        server.dispose()
 
 
 async def main(charges: int, close_charges: int, bootstrap: str | None) -> None:
-    broker = None
+    broker, databases = None, Databases()
     if not bootstrap:
         broker = LocalKafka(Path(tempfile.mkdtemp(prefix="hps-bench-")), *free_ports(2))
         broker.start()
@@ -180,16 +199,17 @@ async def main(charges: int, close_charges: int, bootstrap: str | None) -> None:
         with tempfile.TemporaryDirectory() as folder:
             sqlite = f"sqlite:///{folder}/bench.db"
             print(f"  ledger on SQLite                 {await ledger_rate(bootstrap, topic.name, charges, sqlite):10,.0f} charges/s")
-        pg = postgres("hps_bench")
+        pg = databases.fresh()
         print(f"  ledger on PostgreSQL             {await ledger_rate(bootstrap, topic.name, charges, pg):10,.0f} charges/s")
         with tempfile.TemporaryDirectory() as folder:
             print(f"  apply_all alone, SQLite          {batch_rate(f'sqlite:///{folder}/batch.db', charges):10,.0f} charges/s")
-        print(f"  apply_all alone, PostgreSQL      {batch_rate(postgres('hps_bench'), charges):10,.0f} charges/s")
-        for name, url in (("SQLite", None), ("PostgreSQL", postgres("hps_bench"))):
+        print(f"  apply_all alone, PostgreSQL      {batch_rate(databases.fresh(), charges):10,.0f} charges/s")
+        for name, url in (("SQLite", None), ("PostgreSQL", databases.fresh())):
             with tempfile.TemporaryDirectory() as folder:
                 loaded, closing = close_time(url or f"sqlite:///{folder}/close.db", close_charges)
             print(f"close of {close_charges:,} charges on {name:<10} {closing:8.1f} s (bulk load {loaded:.0f} s)")
     finally:
+        databases.drop()
         if broker:
             broker.stop()
 

@@ -1,4 +1,4 @@
-"""The fast path of a batch: plain charges checked in Python and written with multi-row inserts."""
+"""The fast path of a batch: plain charges checked in Python and written together, one bulk write per table."""
 
 import json
 from datetime import UTC, datetime
@@ -10,10 +10,10 @@ from services.finance.ledger.entries import (
     charge_postings,
     charge_row,
     refusal_id,
+    same_content,
     shown_on,
 )
 from services.finance.ledger.repository import Books
-from shared.contracts import ChargeRecorded
 from shared.contracts.names import CHARGE_RECORDED as CHARGE
 from shared.events import Event
 from shared.tenants import Registry
@@ -22,12 +22,19 @@ from shared.tenants import Registry
 class Batch:
     """What one batch's transaction already knows, and the rows waiting to be written."""
 
-    def __init__(self, books: Books, registry: Registry, events: list[Event]):
+    def __init__(self, books: Books, registry: Registry, ids: list[str], events: list[Event], trusting: bool):
+        """`ids` are the `events`' ids, as text. `trusting`, the batch's plain charges are taken to be new
+        and not looked up: the unique keys of their rows check it. Refusals are looked up either way: a
+        refused event has no row to collide with, and must get the same answer again."""
         self.books, self.registry = books, registry
-        ids = [str(e.id) for e in events]
-        self.known = books.known_events(ids)
         self.refused = books.refused_events(ids)
-        self.taken = books.taken_charge_ids([str(e.data.get("charge_id")) for e in events if e.type == CHARGE])
+        if trusting:
+            self.known = books.known_events([i for i, e in zip(ids, events) if not plain_charge(e)])
+            self.taken: set[str] = set()
+        else:
+            self.known = books.known_events(ids)
+            self.taken = books.taken_charge_ids([str(e.data.get("charge_id")) for e in events if e.type == CHARGE])
+        self.now = datetime.now(UTC)  # when its events are applied and its charges posted
         self.statements: dict[str, str] = {}  # period -> the statement it goes on; stable under the lock
         self.billed: dict[tuple[str, str], str] = {}  # (tenant, period) -> who answers for it
         self.events: list[dict] = []
@@ -35,15 +42,15 @@ class Batch:
         self.postings: list[dict] = []
         self.refusals: list[dict] = []
 
-    def seen(self, event: Event, digest: str) -> bool | Unpostable:
+    def seen(self, event_id: str, event: Event, digest: str) -> bool | Unpostable:
         """True for a redelivery of an applied event, its refusal for one refused before, else False;
         Conflict for the same id with other content."""
-        known = self.known.get(str(event.id))
-        refused = self.refused.get(str(event.id))
+        known = self.known.get(event_id)
+        refused = self.refused.get(event_id)
         if known is None and refused is None:
             return False
-        if (known or refused["content_sha256"]) != digest:
-            raise Conflict(f"event {event.id} was applied before with different content")
+        if not same_content(known or refused["content_sha256"], event, digest):
+            raise Conflict(f"event {event_id} was applied before with different content")
         if refused is None:
             return True
         again = Unpostable(refused["reason"], refused["code"], **json.loads(refused["detail"]))
@@ -55,21 +62,23 @@ class Batch:
             self.statements[period] = shown_on(period, self.books.closed_periods(period))
         return self.statements[period]
 
-    def add(self, event: Event, digest: str, charge: ChargeRecorded) -> None:
-        if str(charge.charge_id) in self.taken:
-            raise Conflict(f"event {event.id} repeats a charge or cost id recorded under another event")
-        statement = self.statement(charge.period)
-        key = (event.tenant, charge.period)
+    def add(self, event_id: str, event: Event, digest: str) -> None:
+        """Queue the rows of a plain charge (not a correction)."""
+        charge, tenant = event.data, event.tenant
+        if charge["charge_id"] in self.taken:
+            raise Conflict(f"event {event_id} repeats a charge or cost id recorded under another event")
+        period = charge["period"]
+        statement = self.statement(period)
+        key = (tenant, period)
         if key not in self.billed:  # raises Unpostable, uncached, for a tenant that cannot be billed
-            self.billed[key] = billed(self.registry, event.tenant, charge.period, statement,
-                                      f"charge {charge.charge_id}")
-        tenant = self.billed[key]
-        self.events.append({"event_id": str(event.id), "event_type": event.type, "content_sha256": digest,
-                            "applied_at": datetime.now(UTC)})
-        self.charges.append(charge_row(event, charge, tenant))
-        self.postings += charge_postings(event, charge, tenant, statement)
-        self.known[str(event.id)] = digest
-        self.taken.add(str(charge.charge_id))
+            self.billed[key] = billed(self.registry, tenant, period, statement, f"charge {charge['charge_id']}")
+        billed_tenant = self.billed[key]
+        self.events.append({"event_id": event_id, "event_type": event.type, "content_sha256": digest,
+                            "applied_at": self.now})
+        self.charges.append(charge_row(event_id, charge, tenant, billed_tenant))
+        self.postings += charge_postings(event_id, charge, tenant, billed_tenant, statement, self.now)
+        self.known[event_id] = digest
+        self.taken.add(charge["charge_id"])
 
     def refuse(self, event: Event, digest: str, refusal: Unpostable) -> None:
         """Record that `event` was refused, and why: the caller reads it, and a redelivery gets the same."""
@@ -89,6 +98,11 @@ class Batch:
         self.books.add_refusals(self.refusals)
         for rows in (self.events, self.charges, self.postings, self.refusals):
             rows.clear()
+
+
+def plain_charge(event: Event) -> bool:
+    """A charge that is not a correction: the bulk of the stream, posted by the batch's fast path."""
+    return event.type == CHARGE and event.data["kind"] != "correction"
 
 
 def aware(at: datetime) -> datetime:

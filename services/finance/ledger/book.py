@@ -11,8 +11,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from services.finance.ledger.apportionment import shares, why_not
-from services.finance.ledger.batch import Batch
+from services.finance.ledger.batch import Batch, plain_charge
 from services.finance.ledger.entries import (
+    Charge,
     Conflict,
     Unpostable,
     billed,
@@ -25,7 +26,7 @@ from services.finance.ledger.entries import (
     withdrawal_postings,
 )
 from services.finance.ledger.repository import Books
-from shared.contracts import ChargeRecorded, SharedCostRecorded, SharedCostWithdrawn
+from shared.contracts import SharedCostRecorded, SharedCostWithdrawn
 from shared.contracts.names import CHARGE_RECORDED as CHARGE
 from shared.contracts.names import SHARED_COST_RECORDED as SHARED_COST
 from shared.contracts.names import SHARED_COST_WITHDRAWN as WITHDRAWN
@@ -33,6 +34,10 @@ from shared.events import Event
 from shared.tenants import Registry
 
 Result = bool | Conflict | Unpostable
+
+
+class Unverified(Exception):
+    """A plain charge taken to be new is to be refused: whether it was applied before must be read first."""
 
 
 class Ledger:
@@ -52,32 +57,45 @@ class Ledger:
         now), False (applied before), Unpostable (refused, now or before; recorded) or Conflict.
 
         Plain charges, the bulk of any stream, are checked in Python against what the batch and
-        the database already hold, and written together with one multi-row insert per table.
-        Corrections, shared costs and withdrawals take the careful path, one savepoint each, after
-        the rows before them are written. Either way an event that cannot be posted posts nothing."""
+        the database already hold, and written together, one bulk write per table. Corrections,
+        shared costs and withdrawals take the careful path, one savepoint each, after the rows
+        before them are written. Either way an event that cannot be posted posts nothing.
+
+        A batch's plain charges are first taken to be new, as all but a redelivery's are, and the
+        unique keys of the event and charge ids check it: if they refuse the batch, or one of those
+        charges is to be refused (it may have been applied before), the batch is rolled back and posted
+        again, reading first which of its events and charges the ledger holds."""
+        try:
+            return self._post(events, trusting=True)
+        except (IntegrityError, Unverified):
+            return self._post(events, trusting=False)
+
+    def _post(self, events: list[Event], trusting: bool) -> list[Result]:
         results: list[Result] = []
         with self.engine.begin() as c:
             books = Books(c)
             books.lock()
-            batch = Batch(books, self.registry, events)
-            for event in events:
+            ids = [str(event.id) for event in events]
+            batch = Batch(books, self.registry, ids, events, trusting)
+            for event_id, event in zip(ids, events):
                 digest = content_hash(event)
                 try:
-                    seen = batch.seen(event, digest)
+                    seen = batch.seen(event_id, event, digest)
                     if seen is not False:
                         results.append(seen if isinstance(seen, Unpostable) else False)
                         continue
-                    charge = ChargeRecorded.model_validate(event.data) if event.type == CHARGE else None
-                    if charge is not None and charge.kind != "correction":
-                        batch.add(event, digest, charge)
+                    if plain_charge(event):
+                        batch.add(event_id, event, digest)
                     else:
                         batch.flush()
                         self._apply(books, batch, event, digest)
-                        batch.known[str(event.id)] = digest
+                        batch.known[event_id] = digest
                     results.append(True)
                 except Conflict as exc:
                     results.append(exc)
                 except Unpostable as exc:
+                    if trusting and plain_charge(event):
+                        raise Unverified(event_id) from exc
                     batch.refuse(event, digest, exc)
                     results.append(exc)
             batch.flush()
@@ -91,7 +109,7 @@ class Ledger:
                 books.add_events([{"event_id": str(event.id), "event_type": event.type, "content_sha256": digest,
                                    "applied_at": datetime.now(UTC)}])
                 if event.type == CHARGE:  # a correction: plain charges take the batch's fast path
-                    self._correction(books, batch, event, ChargeRecorded.model_validate(event.data))
+                    self._correction(books, batch, event, event.data)
                 elif event.type == SHARED_COST:
                     self._shared_cost(books, batch, str(event.id), SharedCostRecorded.model_validate(event.data))
                 elif event.type == WITHDRAWN:
@@ -101,20 +119,20 @@ class Ledger:
         except IntegrityError:
             raise Conflict(f"event {event.id} repeats a charge or cost id recorded under another event") from None
 
-    def _correction(self, books: Books, batch: Batch, event: Event, charge: ChargeRecorded) -> None:
+    def _correction(self, books: Books, batch: Batch, event: Event, charge: Charge) -> None:
         """The charge it corrects reversed in full, and the corrected charge posted."""
-        statement = batch.statement(charge.period)
-        tenant = billed(self.registry, event.tenant, charge.period, statement, f"charge {charge.charge_id}")
+        statement = batch.statement(charge["period"])
+        tenant = billed(self.registry, event.tenant, charge["period"], statement, f"charge {charge['charge_id']}")
         self._reverse(books, batch, event, charge)
-        books.add_charges([charge_row(event, charge, tenant)])
-        books.add_postings(charge_postings(event, charge, tenant, statement))
+        books.add_charges([charge_row(str(event.id), charge, event.tenant, tenant)])
+        books.add_postings(charge_postings(str(event.id), charge, event.tenant, tenant, statement))
 
-    def _reverse(self, books: Books, batch: Batch, event: Event, correction: ChargeRecorded) -> None:
-        if correction.corrects is None:
+    def _reverse(self, books: Books, batch: Batch, event: Event, correction: Charge) -> None:
+        if correction["corrects"] is None:
             raise Unpostable("a correction must name the charge it corrects")
-        original = books.charge(str(correction.corrects))
+        original = books.charge(correction["corrects"])
         if original is None:
-            raise Unpostable(f"correction of unknown charge {correction.corrects}", "not_found")
+            raise Unpostable(f"correction of unknown charge {correction['corrects']}", "not_found")
         if corrected_by := books.correction_of(original["charge_id"]):
             raise Unpostable(f"charge {original['charge_id']} was corrected already; correct the correction, "
                              f"charge {corrected_by}, instead", "already_corrected", corrected_by=corrected_by)

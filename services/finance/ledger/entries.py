@@ -3,14 +3,16 @@ it, apportioned shares and their reversals. Plain code: what the database holds 
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
+
+import orjson
 
 from services.finance.ledger.apportionment import Share, next_period
 from shared import ids
-from shared.contracts import ChargeRecorded
 from shared.events import Event
 from shared.fields import first_day
 from shared.tenants import Registry, RegistryError
@@ -22,6 +24,10 @@ MAX_AMOUNT = Decimal("100000000.00")
 # What each refusal code answers with at the API.
 STATUS = {"not_found": 404, "already_corrected": 409, "already_withdrawn": 409, "cannot_apportion": 422,
           "not_billable": 422, "invalid": 422, "unsupported": 422}
+
+# A charge event's data as the codec validated it: ChargeRecorded in its JSON form (ids and amounts as
+# strings, defaults filled in). The ledger reads it as it is rather than validating it a second time.
+Charge = Mapping[str, Any]
 
 
 class Conflict(ValueError):
@@ -42,8 +48,18 @@ class Unpostable(ValueError):
 
 
 def content_hash(event: Event) -> str:
+    """SHA-256 of the event but its time (a redelivery may be stamped anew), as compact JSON, keys sorted."""
+    body = {name: value for name, value in vars(event).items() if name != "time"}  # its fields, as they are
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def same_content(recorded: str, event: Event, digest: str) -> bool:
+    """Whether `event`, hashed to `digest`, is the event recorded under `recorded`. Events recorded before
+    2026-12 carry the hash of the `json.dumps` form, worked out only when the first comparison fails."""
+    if recorded == digest:
+        return True
     body = event.model_dump(mode="json", exclude={"time"})
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return recorded == hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def refusal_id(event_id: str | UUID) -> UUID:
@@ -72,23 +88,24 @@ def billed(registry: Registry, tenant: str, period: str, statement: str, what: s
 
 def pair(*, event_id: str, source: str, source_id: str, tenant: str, service: str, amount: Decimal, period: str,
          original_period: str, for_tenant: str | None = None, basis: str | None = None,
-         exact_share: Decimal | None = None) -> list[dict]:
+         exact_share: Decimal | None = None, posted_at: datetime | None = None) -> list[dict]:
     """Debit the tenant's receivable, credit the service's income (a negative amount swaps the sides).
 
     `tenant` is who is billed; `for_tenant` whom the entry was for, when a successor answers for it."""
     debit, credit = (amount, ZERO) if amount >= 0 else (ZERO, -amount)
     common = {"event_id": event_id, "source": source, "source_id": source_id, "service": service, "period": period,
-              "original_period": original_period, "basis": basis, "posted_at": datetime.now(UTC), "tenant": tenant,
-              "for_tenant": for_tenant or tenant}
+              "original_period": original_period, "basis": basis, "posted_at": posted_at or datetime.now(UTC),
+              "tenant": tenant, "for_tenant": for_tenant or tenant}
     return [{**common, "account": f"receivable:{tenant}", "debit": debit, "credit": credit,
              "exact_share": str(exact_share) if exact_share is not None else None},
             {**common, "account": f"income:{service}", "debit": credit, "credit": debit, "exact_share": None}]
 
 
-def charge_postings(event: Event, charge: ChargeRecorded, tenant: str, statement: str) -> list[dict]:
-    return pair(event_id=str(event.id), source="charge", source_id=str(charge.charge_id), tenant=tenant,
-                for_tenant=event.tenant, service=charge.service, amount=charge.amount, period=statement,
-                original_period=charge.period)
+def charge_postings(event_id: str, charge: Charge, for_tenant: str, tenant: str, statement: str,
+                    posted_at: datetime | None = None) -> list[dict]:
+    return pair(event_id=event_id, source="charge", source_id=charge["charge_id"], tenant=tenant,
+                for_tenant=for_tenant, service=charge["service"], amount=Decimal(charge["amount"]), period=statement,
+                original_period=charge["period"], posted_at=posted_at)
 
 
 def reversal_postings(event: Event, original: dict, tenant: str, statement: str) -> list[dict]:
@@ -124,13 +141,14 @@ def withdrawal_postings(registry: Registry, event_id: str, cost: dict, posted: l
     return rows
 
 
-def charge_row(event: Event, charge: ChargeRecorded, billed_tenant: str) -> dict:
+def charge_row(event_id: str, charge: Charge, tenant: str, billed_tenant: str) -> dict:
     return dict(
-        charge_id=str(charge.charge_id), event_id=str(event.id), tenant=event.tenant, billed_tenant=billed_tenant,
-        service=charge.service, request_type=charge.request_type, kind=charge.kind, quantity=charge.quantity,
-        unit_price=charge.unit_price, amount=charge.amount, cost_centre=charge.cost_centre, period=charge.period,
-        request_id=str(charge.request_id) if charge.request_id else None, description=charge.description,
-        corrects=str(charge.corrects) if charge.corrects else None, amount_set_by_hand=charge.amount_set_by_hand)
+        charge_id=charge["charge_id"], event_id=event_id, tenant=tenant, billed_tenant=billed_tenant,
+        service=charge["service"], request_type=charge["request_type"], kind=charge["kind"],
+        quantity=Decimal(charge["quantity"]), unit_price=Decimal(charge["unit_price"]),
+        amount=Decimal(charge["amount"]), cost_centre=charge["cost_centre"], period=charge["period"],
+        request_id=charge["request_id"], description=charge["description"], corrects=charge["corrects"],
+        amount_set_by_hand=charge["amount_set_by_hand"])
 
 
 class CorrectionError(ValueError):

@@ -8,9 +8,23 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from operator import itemgetter
 
-from sqlalchemy import Connection, Engine, exists, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Table,
+    any_,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from services.finance.ledger import tables as t
 from shared.contracts.names import CHARGE_RECORDED
@@ -62,18 +76,26 @@ class Books:
         if not ids:
             return {}
         return dict(self.c.execute(select(t.events.c.event_id, t.events.c.content_sha256)
-                                   .where(t.events.c.event_id.in_(ids))).all())
+                                   .where(self._among(t.events.c.event_id, ids))).all())
 
     def refused_events(self, ids: Sequence[str]) -> dict[str, dict]:
         if not ids:
             return {}
-        rows = self.c.execute(select(t.refusals).where(r.event_id.in_(ids))).mappings().all()
+        rows = self.c.execute(select(t.refusals).where(self._among(r.event_id, ids))).mappings().all()
         return {row["event_id"]: dict(row) for row in rows}
 
     def taken_charge_ids(self, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()
-        return set(self.c.execute(select(ch.charge_id).where(ch.charge_id.in_(ids))).scalars())
+        return set(self.c.execute(select(ch.charge_id).where(self._among(ch.charge_id, ids))).scalars())
+
+    def _among(self, column: Column, ids: Sequence[str]):
+        """`column IN ids`, for event, charge or cost ids (UUIDs). On PostgreSQL `= ANY` of the ids sent as one
+        text, split by the server: the statement is the same, and prepared once, whatever their count, and
+        a batch's thousand ids cost the client one join instead of a value each."""
+        if self.c.dialect.name == "postgresql":
+            return column == any_(func.string_to_array(literal(",".join(ids)), ","))
+        return column.in_(ids)
 
     def add_events(self, rows: list[dict]) -> None:
         self._add(t.events, rows)
@@ -93,9 +115,12 @@ class Books:
     def add_withdrawal(self, row: dict) -> None:
         self._add(t.withdrawals, [row])
 
-    def _add(self, table, rows: list[dict]) -> None:
-        if rows:
-            # Parameters apart from the statement: it compiles once and is reused from the cache.
+    def _add(self, table: Table, rows: list[dict]) -> None:
+        if not rows:
+            return
+        if self.c.dialect.name == "postgresql":
+            copy_rows(self.c, table, rows)
+        else:  # parameters apart from the statement: it compiles once and is reused from the cache
             self.c.execute(insert(table), rows)
 
     def charge(self, charge_id: str) -> dict | None:
@@ -261,6 +286,36 @@ class Books:
         """The body digest an Idempotency-Key was taken with, if it was taken."""
         k = t.idempotency_keys.c
         return self.c.execute(select(k.body_sha256).where(k.scope == scope, k.key == key)).scalar()
+
+
+def copy_rows(c: Connection, table: Table, rows: list[dict]) -> None:
+    """Write `rows` with PostgreSQL's COPY: they stream to the server, which stores them as they come,
+    at a fraction of an INSERT's cost per row on both sides. Constraints and the transaction hold as for
+    an INSERT, and a driver error is raised as `execute` would raise it: as SQLAlchemy's IntegrityError,
+    OperationalError and so on, the connection given up if the server is gone."""
+    columns = [name for name in table.columns.keys() if name in rows[0]]
+    values = itemgetter(*columns)  # a row's values in the columns' order (every table has several)
+    times = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, DateTime)]
+    # Each time as text, once: the driver takes longer over a datetime than over the rest of a row, and
+    # a batch's rows share one time.
+    texts: dict[datetime, str] = {}
+    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    driver, error = c.connection.driver_connection, c.dialect.loaded_dbapi.Error
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as stream:
+            for row in rows:
+                line = values(row)
+                if times:
+                    line = list(line)
+                    for i in times:
+                        if (at := line[i]) is not None:
+                            line[i] = texts.get(at) or texts.setdefault(at, at.isoformat())
+                stream.write_row(line)
+    except error as exc:
+        lost = c.dialect.is_disconnect(exc, driver, None)
+        if lost:
+            c.invalidate(exc)
+        raise DBAPIError.instance(statement, None, exc, error, connection_invalidated=lost, dialect=c.dialect) from None
 
 
 class _Reading:
