@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from services.finance.ledger import render
 from services.finance.ledger import tables as t
 from services.finance.ledger.book import Ledger
-from services.finance.ledger.closing import MonthEnd, PeriodBlocked
+from services.finance.ledger.closing import MonthEnd, PeriodBlocked, PeriodClosed
 from services.finance.ledger.entries import Unpostable
 from services.finance.ledger.schema import upgrade
 from shared.tenants import Registry
@@ -299,6 +299,17 @@ class MonthEndContract(LedgerFixtures):
             [("charge", "60.00", "2026-09"), ("reversal", "-90.00", "2026-09")]
         assert council["totals"] == {"direct_charges": "80.00", "shared_costs": "0.00", "corrections": "-10.00",
                                      "prior_period_adjustments": "-30.00", "total": "40.00"}
+
+
+    # A month with nobody to bill.
+
+    def test_a_month_before_any_tenant_closes_with_no_statement(self, month_end, db):
+        assert month_end.close("2007-03", "finance") == []
+        with db.connect() as c:
+            assert c.execute(select(t.periods.c.status).where(t.periods.c.period == "2007-03")).scalar() == "closed"
+            assert c.execute(select(func.count()).select_from(t.statements)).scalar() == 0
+        with pytest.raises(PeriodClosed):
+            month_end.close("2007-03", "finance")
 
 
 class TestMonthEndOnSQLite(OnSQLite, MonthEndContract):

@@ -5,16 +5,21 @@ a preview or a reconciliation: it is a blocker they report, with why and what to
 waits for it: `PeriodBlocked` until finance withdraws it or records it again on another basis.
 """
 
+from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
+from services.finance.ledger import closing_queries as q
 from services.finance.ledger.apportionment import ApportionmentError, bases_that_apportion, shares
 from services.finance.ledger.entries import Unpostable, share_postings
 from services.finance.ledger.repository import Books
-from services.finance.ledger.statements import build, canonical, seal
+from services.finance.ledger.statement_text import Group, Issued, sealed_text
+from services.finance.ledger.statements import build, canonical, direct_text, entry, totalled
 from shared.fields import first_day
 from shared.tenants import Registry
 
@@ -55,6 +60,21 @@ class Plan:
 
     def tenants(self) -> set[str]:
         return {posting["tenant"] for _, postings in self.posts for posting in postings}
+
+
+@dataclass
+class Gathered:
+    """A tenant's statement as the close gathers it: the database's sums, and every line as text."""
+
+    groups: dict[tuple[str, str], Group] = field(default_factory=dict)  # direct charges by service, request type
+    listed: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # the other sections' lines
+    sums: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))  # per section
+
+
+def _in_order(lines: list[tuple[int, str]]) -> list[str]:
+    """Texts by posting id, as the postings were made (read nearly so: the sort has little to do)."""
+    lines.sort()
+    return [text for _, text in lines]
 
 
 @dataclass(frozen=True)
@@ -110,10 +130,10 @@ class MonthEnd:
                 plan.blockers.append(Blocker(cost, str(exc), bases_that_apportion(self.registry, period, used)))
         return plan
 
-    def _tenants(self, books: Books, period: str, plan: Plan, tenant: str | None = None) -> list[str]:
-        """Every tenant active in the period, and any other with entries on its statement."""
-        active = {t.code for t in self.registry.active(first_day(period))} | plan.tenants()
-        return sorted({code for code in active if tenant in (None, code)} | books.tenants_posted(period, tenant))
+    def _tenants(self, period: str, posted: set[str], tenant: str | None = None) -> list[str]:
+        """Every tenant active in the period, and any other with entries (`posted`) on its statement."""
+        active = {t.code for t in self.registry.active(first_day(period))}
+        return sorted(code for code in active | posted if tenant in (None, code))
 
     def _draft(self, books: Books, code: str, period: str, plan: Plan) -> dict:
         rows = books.statement_lines(period, code) + plan.lines(code)
@@ -123,11 +143,18 @@ class MonthEnd:
         """Draft statements as they would be issued now, and what would stop the close; nothing is kept."""
         with Books.reading(self.engine) as books:
             plan = self._plan(books, period)
-            drafts = [self._draft(books, code, period, plan) for code in self._tenants(books, period, plan, tenant)]
+            posted = books.tenants_posted(period, tenant) | plan.tenants()
+            drafts = [self._draft(books, code, period, plan) for code in self._tenants(period, posted, tenant)]
         return Preview(drafts, plan.blockers)
 
-    def close(self, period: str, closed_by: str) -> list[dict]:
-        """Freeze the period and issue one numbered, hashed statement per tenant."""
+    def close(self, period: str, closed_by: str) -> list[Issued]:
+        """Freeze the period and issue one numbered, sealed statement per tenant.
+
+        The database sums the statements in one pass while their lines stream in another (`_gather`);
+        each statement is written straight to its canonical text (`statement_text.sealed_text`) and
+        stored while the next one is written."""
+        with self.engine.begin() as c:
+            q.analyse(c)
         with self.engine.begin() as c:
             books = Books(c)
             books.lock()
@@ -137,18 +164,62 @@ class MonthEnd:
             plan = self._plan(books, period)
             if plan.blockers:
                 raise PeriodBlocked(period, plan.blockers)
+            own = q.last_posting(c)
             for cost, postings in plan.posts:
                 books.add_postings(postings)
                 books.mark_apportioned(cost["cost_id"])
-            issued_at = datetime.now(UTC).isoformat()
-            sequence, issued = books.statement_sequence(), []
-            for code in self._tenants(books, period, Plan()):
-                sequence += 1
-                statement = seal(self._draft(books, code, period, Plan()),
-                                 f"HPS-{period.replace('-', '')}-{sequence:05d}", issued_at)
-                issued.append((sequence, statement, canonical(statement)))
-            books.issue(period, closed_by, issued)
-        return [statement for _, statement, _ in issued]
+            gathered = self._gather(c, period, own)
+            with ThreadPoolExecutor(max_workers=1) as storing:
+                stores = [(storing.submit(books.issue, period, closed_by, [statement]), statement[2])
+                          for statement in self._sealed(books, period, gathered)]
+            for store, _ in stores:
+                store.result()
+            if not stores:  # no tenant and nothing posted: closed all the same
+                books.issue(period, closed_by, [])
+        return [Issued(text) for _, text in stores]
+
+    def _sealed(self, books: Books, period: str, gathered: dict[str, Gathered]) -> Iterator[tuple[int, dict, str]]:
+        """Each statement numbered and sealed, as Books.issue stores it."""
+        issued_at, sequence = datetime.now(UTC).isoformat(), books.statement_sequence()
+        for code in self._tenants(period, set(gathered)):
+            sequence += 1
+            found, number = gathered.pop(code, Gathered()), f"HPS-{period.replace('-', '')}-{sequence:05d}"
+            tenant = {"code": code, "name": self.names.get(code, code)}
+            text, seal = sealed_text(tenant, period, number, issued_at, found.groups, found.listed, found.sums)
+            # What storing it reads; the text itself is read again only if the caller asks.
+            yield sequence, {"statement_number": number, "tenant": tenant, "content_sha256": seal,
+                             "totals": {"total": totalled(found.sums)["total"]}}, text
+
+    def _gather(self, c: Connection, period: str, own: int) -> dict[str, Gathered]:
+        """Every tenant's statement of `period` as posted: the sums, and the lines' texts in posting order.
+
+        The lines are read on a second connection while this one sums the statements. That connection
+        sees every posting but the close's own, the shares it has just posted (those after `own`, read
+        here with the few other lines that are not direct charges); and nothing else can be posted
+        while the close holds the writers' lock."""
+        with self.engine.connect() as reader, ThreadPoolExecutor(max_workers=1) as summing:
+            q.reading_whole_period(c)
+            q.reading_whole_period(reader)
+            sums = summing.submit(q.sums, c, period)
+            direct, others = defaultdict(list), []  # (id, text) by tenant and group; the other lines' ids
+            for r in q.lines(reader, period):
+                if r[1] == "direct_charges":
+                    direct[r[2:5]].append((r[0], direct_text(r[3:], r[2], self.names)))  # r[2:5]: tenant, group
+                else:
+                    others.append(r[0])
+            sums = sums.result()
+        gathered: dict[str, Gathered] = defaultdict(Gathered)
+        for r in sums:
+            amount = Decimal(r.pence).scaleb(-2)
+            gathered[r.tenant].sums[r.section] += amount
+            if r.section == "direct_charges":
+                gathered[r.tenant].groups[(r.service, r.request_type)] = Group(r.lines, amount, [])
+        for (tenant, service, request_type), lines in direct.items():
+            gathered[tenant].groups[(service, request_type)].texts = _in_order(lines)
+        for r in q.postings(c, period, sorted(others), own):
+            name, x = entry(r, r["tenant"], period, self.names)
+            gathered[r["tenant"]].listed[name].append(canonical(x))
+        return gathered
 
     def reconcile(self, period: str) -> Report:
         """Per service: what was recorded for the period against what the tenants were recharged for it.

@@ -1,16 +1,21 @@
 """The finance API's month end: a period's state, draft statements, close, issued statements and
 reconciliation. A shared cost that cannot be apportioned never makes these fail: previews and
-reconciliations list it as a blocker, with what to do; a close answers 409 with the same list."""
+reconciliations list it as a blocker, with what to do; a close answers 409 with the same list.
+
+An issued statement is served from its stored, sealed text: as it is (JSON), or read a line at a
+time (CSV, PDF); a list of statements reads none of them.
+"""
 
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response, StreamingResponse
 
-from services.finance.ledger import render
+from services.finance.ledger import closing_queries, render
 from services.finance.ledger.closing import Blocker, PeriodBlocked, PeriodClosed
 from services.finance.ledger.repository import Books
+from services.finance.ledger.statement_text import Issued, pieces
 from shared.api.auth import Principal, PrincipalDep, require
 from shared.api.errors import ApiError
 from shared.fields import Code, Line, Period
@@ -68,34 +73,35 @@ async def close(period: Period, request: Request, who: PrincipalDep) -> dict:
         raise ApiError(409, "period_closed", str(exc)) from None
     except PeriodBlocked as exc:
         raise ApiError(409, "period_blocked", str(exc), blockers=[blocker(b) for b in exc.blockers]) from None
-    return {"period": period, "statements": [_summary(s) for s in issued]}
+    return {"period": period, "statements": [_summary(s["statement_number"], s["tenant"]["code"], s["period"],
+                                                      s["totals"]["total"], s["content_sha256"]) for s in issued]}
 
 
-def _summary(s: dict) -> dict:
-    return {"number": s["statement_number"], "tenant": s["tenant"]["code"], "period": s["period"],
-            "total": s["totals"]["total"], "content_sha256": s["content_sha256"]}
+def _summary(number: str, tenant: str, period: str, total: str, content_sha256: str) -> dict:
+    return {"number": number, "tenant": tenant, "period": period, "total": total, "content_sha256": content_sha256}
 
 
 @router.get("/statements")
 async def statements(request: Request, who: PrincipalDep, period: Period | None = None,
                      tenant: Code | None = None) -> list[dict]:
-    with Books.reading(request.app.state.db) as books:
-        return [_summary(s) for s in books.statements(period, _scope_tenant(who, tenant))]
+    with request.app.state.db.connect() as c:
+        issued = closing_queries.issued(c, period, _scope_tenant(who, tenant))
+    return [_summary(s.number, s.tenant, s.period, str(s.total), s.content_sha256) for s in issued]
 
 
 @router.get("/statements/{number}")
 async def statement(number: Line(100), request: Request, who: PrincipalDep,
                     format: Annotated[Literal["json", "csv", "pdf"], Query()] = "json") -> Response:
-    with Books.reading(request.app.state.db) as books:
-        content = books.statement(number, _scope_tenant(who, None))
-    if content is None:  # another tenant's statement is as absent as one never issued
+    with request.app.state.db.connect() as c:
+        text = closing_queries.stored_text(c, number, _scope_tenant(who, None))
+    if text is None:  # another tenant's statement is as absent as one never issued
         raise ApiError(404, "not_found", f"no statement {number}")
-    filename = f'attachment; filename="{number}.{format}"'
+    attachment = {"Content-Disposition": f'attachment; filename="{number}.{format}"'}
     if format == "csv":
-        return Response(render.to_csv(content), media_type="text/csv", headers={"Content-Disposition": filename})
+        return StreamingResponse(render.csv_pieces(Issued(text)), media_type="text/csv", headers=attachment)
     if format == "pdf":
-        return Response(render.to_pdf(content), media_type="application/pdf", headers={"Content-Disposition": filename})
-    return JSONResponse(content)
+        return Response(render.to_pdf(Issued(text)), media_type="application/pdf", headers=attachment)
+    return StreamingResponse(pieces(text), media_type="application/json")
 
 
 @router.get("/periods/{period}/reconciliation")
