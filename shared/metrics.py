@@ -35,8 +35,8 @@ def consumed(topic: str, tenant: str, event_type: str) -> None:
     EVENTS_CONSUMED.labels(_service, topic, tenant, event_type).inc()
 
 
-def produced(topic: str, tenant: str, event_type: str) -> None:
-    EVENTS_PRODUCED.labels(_service, topic, tenant, event_type).inc()
+def produced(topic: str, tenant: str, event_type: str, count: int = 1) -> None:
+    EVENTS_PRODUCED.labels(_service, topic, tenant, event_type).inc(count)
 
 
 def dead_lettered(topic: str, tenant: str) -> None:
