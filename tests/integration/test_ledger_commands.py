@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select, text
 
+from services.finance.ledger import closing_queries
 from services.finance.ledger import tables as t
 from services.finance.ledger.closing import MonthEnd
 from services.finance.ledger.engine import RechargeEngine
@@ -140,10 +141,11 @@ class CommandsContract(LedgerFixtures):
         month_end = MonthEnd(db, registry)
         issued = {s["tenant"]["code"]: s for s in month_end.close("2026-10", "finance")}
         with Books.reading(db) as books:
-            assert [s["tenant"]["code"] for s in books.statements(None, "ccg")] == ["ccg"]
-            assert len(books.statements("2026-10", None)) == 3
-            assert books.statement(issued["council"]["statement_number"], "ccg") is None  # another's is absent
-            assert books.statement(issued["council"]["statement_number"], "council") == issued["council"]
+            assert [s.tenant for s in closing_queries.issued(books.c, None, "ccg")] == ["ccg"]
+            assert len(closing_queries.issued(books.c, "2026-10", None)) == 3
+            number = issued["council"]["statement_number"]
+            assert closing_queries.stored_text(books.c, number, "ccg") is None  # another's is absent
+            assert json.loads(closing_queries.stored_text(books.c, number, "council")) == issued["council"]
             assert books.tenants_posted("2026-10", "ccg") == {"ccg"}
             assert {row["tenant"] for row in books.statement_lines("2026-10", "ccg")} == {"ccg"}
         drafted = month_end.preview("2026-10", "council")

@@ -16,12 +16,11 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from services.finance.ledger import tables as t
-from services.finance.ledger.repository import RECEIVABLE, scoped
+from services.finance.ledger.repository import RECEIVABLE, scoped, statement_postings
 from services.finance.ledger.statements import DIRECT_FIELDS
 
 p, ch, sc, st = t.postings.c, t.charges.c, t.shared_costs.c, t.statements.c
 CHARGED = t.postings.outerjoin(t.charges, p.source_id == ch.charge_id)  # a posting with its charge, if any
-SOURCES = CHARGED.outerjoin(t.shared_costs, p.source_id == sc.cost_id)  # … or its shared cost
 BATCH = 10_000  # rows fetched at a time from a streamed read
 BY_ID = 1_000  # postings looked up by id per query
 
@@ -91,11 +90,7 @@ def _lines(period: str):
 def postings(c: Connection, period: str, ids: list[int], after: int) -> list[dict]:
     """The receivable postings on `period`'s statements that are `ids` (ascending) or came after the
     posting `after`, with their charge or shared cost, as `statements.entry` takes them, in posting order."""
-    query = (select(t.postings, ch.charge_id, ch.request_id, ch.request_type, ch.kind, ch.cost_centre,
-                    ch.description.label("charge_description"), ch.quantity, ch.unit_price, ch.amount_set_by_hand,
-                    sc.cost_id, sc.description.label("cost_description"), sc.amount.label("cost_total"),
-                    sc.reason.label("cost_reason"), sc.replaces)
-             .select_from(SOURCES).where(p.period == period, RECEIVABLE).order_by(p.id))
+    query = statement_postings(period).order_by(p.id)
     chunks = [query.where(p.id.in_(ids[start:start + BY_ID])) for start in range(0, len(ids), BY_ID)]
     return [dict(row) for chunk in [*chunks, query.where(p.id > after)] for row in c.execute(chunk).mappings()]
 

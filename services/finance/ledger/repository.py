@@ -34,6 +34,18 @@ p, ch, sc, w, r, cmd = (t.postings.c, t.charges.c, t.shared_costs.c, t.withdrawa
 RECEIVABLE = p.account.like("receivable:%")
 
 
+def statement_postings(period: str):
+    """The receivable postings on `period`'s statements, each with its charge or shared cost, as
+    `statements.entry` takes them."""
+    return (select(t.postings, ch.charge_id, ch.request_id, ch.request_type, ch.kind, ch.cost_centre,
+                   ch.description.label("charge_description"), ch.quantity, ch.unit_price, ch.amount_set_by_hand,
+                   sc.cost_id, sc.description.label("cost_description"), sc.amount.label("cost_total"),
+                   sc.reason.label("cost_reason"), sc.replaces)
+            .select_from(t.postings.outerjoin(t.charges, p.source_id == ch.charge_id)
+                         .outerjoin(t.shared_costs, p.source_id == sc.cost_id))
+            .where(p.period == period, RECEIVABLE))
+
+
 def scoped(query, tenant_column, tenant: str | None):
     """Every tenant-filtered read goes through here: one tenant's rows (a partner sees only its own),
     or, with no tenant, every tenant's (finance and ops)."""
@@ -176,14 +188,8 @@ class Books:
     def statement_lines(self, period: str, tenant: str) -> list[dict]:
         """The receivable postings on a tenant's statement for `period`, with their sources; one
         pass, joined: a month may hold a million lines, too many to look up by id."""
-        query = (select(t.postings, ch.charge_id, ch.request_id, ch.request_type, ch.kind, ch.cost_centre,
-                        ch.description.label("charge_description"), ch.quantity, ch.unit_price,
-                        ch.amount_set_by_hand, sc.cost_id, sc.description.label("cost_description"),
-                        sc.amount.label("cost_total"), sc.reason.label("cost_reason"), sc.replaces)
-                 .select_from(t.postings.outerjoin(t.charges, p.source_id == ch.charge_id)
-                              .outerjoin(t.shared_costs, p.source_id == sc.cost_id))
-                 .where(p.period == period, RECEIVABLE).order_by(p.id))
-        return [dict(row) for row in self.c.execute(scoped(query, p.tenant, tenant)).mappings()]
+        query = scoped(statement_postings(period).order_by(p.id), p.tenant, tenant)
+        return [dict(row) for row in self.c.execute(query).mappings()]
 
     def issue(self, period: str, closed_by: str, statements: Iterable[tuple[int, dict, str]]) -> None:
         """Store each sealed statement under its sequence (with its canonical body), close the period."""
@@ -232,18 +238,6 @@ class Books:
             t.shared_costs, w.cost_id == sc.cost_id)).where(sc.period == period)).scalar()
         return {"status": self.period_status(period), "charges": charges[0], "charges_total": Decimal(charges[1]),
                 "shared_costs": costs[0], "shared_costs_total": Decimal(costs[1]), "withdrawn": withdrawn}
-
-    def statements(self, period: str | None, tenant: str | None) -> list[dict]:
-        query = scoped(select(t.statements.c.body).order_by(t.statements.c.sequence), t.statements.c.tenant, tenant)
-        if period:
-            query = query.where(t.statements.c.period == period)
-        return [json.loads(body) for body in self.c.execute(query).scalars()]
-
-    def statement(self, number: str, tenant: str | None) -> dict | None:
-        """One issued statement; another tenant's is as absent as one never issued."""
-        body = self.c.execute(scoped(select(t.statements.c.body).where(t.statements.c.number == number),
-                                     t.statements.c.tenant, tenant)).scalar()
-        return json.loads(body) if body else None
 
     def add_command(self, row: dict) -> None:
         """Record a command once: a retry of the same command (the same event) records nothing more."""
