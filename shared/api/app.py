@@ -1,5 +1,6 @@
 """What every API process sets up: tenants, the codec, tokens, an acknowledged producer, errors."""
 
+import asyncio
 import os
 import signal
 import sys
@@ -113,7 +114,8 @@ async def publish_once(request: Request, keys: idempotency.IdempotencyKeys, scop
     if not key:
         return await publish(request, command.topic, command.event, command.message_key)
     body_sha256 = idempotency.digest(body)
-    taken = keys.claim(scope, key, body_sha256, command)
+    # In a thread, as every database wait on a request's path: the event loop serves the others meanwhile.
+    taken = await asyncio.to_thread(keys.claim, scope, key, body_sha256, command)
     if taken:
         if taken.body_sha256 != body_sha256:
             raise errors.ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with a different body",
@@ -123,7 +125,7 @@ async def publish_once(request: Request, keys: idempotency.IdempotencyKeys, scop
         command = taken.command  # the very event the first call claimed the key for
     faults.reach("after-idempotency-claim")
     await publish(request, command.topic, command.event, command.message_key)
-    keys.published(scope, key)
+    await asyncio.to_thread(keys.published, scope, key)
 
 
 def serve(create_app: Callable[[Settings], FastAPI], port: Callable[[Settings], int],
