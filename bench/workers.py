@@ -87,7 +87,7 @@ async def measure(platform: Platform, count: int, workers: int, drain_s: float) 
 
     usage = platform.usage("worker", "it").start()
     watching = asyncio.create_task(read(outputs, count, first_output, timeout_s=max(60.0, count / 20)))
-    await send_all(bootstrap, requests_topic(SERVICE), [message for _, message in requests])
+    await send_all(bootstrap, requests_topic(SERVICE), [message for _, message in requests], batched=True)
     applied, elapsed = await watching
     usage.stop()
     raw, raw_s = await read(await consumer_from(inputs, bootstrap), count, lambda record: True, timeout_s=60)

@@ -3,8 +3,9 @@
 import asyncio
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 
 def engine(url: str) -> Engine:
@@ -28,6 +29,15 @@ def engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def create_tables(metadata: MetaData, engine: Engine) -> None:
+    """Create what is missing of `metadata`'s tables. Instances starting together may race to create
+    one; the loser finds it made by the winner on the second try."""
+    try:
+        metadata.create_all(engine)
+    except DBAPIError:
+        metadata.create_all(engine)
+
+
 def _insert(c: Connection, table: Table):
     return (postgresql.insert if c.dialect.name == "postgresql" else sqlite.insert)(table)
 
@@ -49,6 +59,13 @@ def insert_new(c: Connection, table: Table, rows: list[dict], key: Sequence[str]
     """Insert the rows whose `key` is not there yet; the others are left as they are."""
     if rows:
         c.execute(_insert(c, table).on_conflict_do_nothing(index_elements=list(key)), rows)
+
+
+def inserted(c: Connection, table: Table, row: dict, key: Sequence[str]) -> bool:
+    """Insert `row` unless one with its `key` is there; whether it was inserted (the driver's row
+    count does not say, for an insert that may do nothing)."""
+    statement = _insert(c, table).values(row).on_conflict_do_nothing(index_elements=list(key))
+    return c.execute(statement.returning(table.c[key[0]])).first() is not None
 
 
 def upsert(c: Connection, table: Table, key: dict, values: dict) -> None:

@@ -38,10 +38,16 @@ class Settings(BaseSettings):
     finance_port: int = 8001
     # The operations dashboard and its API.
     ops_port: int = 8002
+    # Where the gateway reaches those two; unset, on gateway_host at their ports (as `hps up` runs them).
+    finance_url: str | None = None
+    ops_url: str | None = None
     # Where a worker without an HTTP app serves /metrics; `hps up` gives the workers the ports
     # from worker_metrics_port upwards.
     metrics_port: int | None = None
     worker_metrics_port: int = 9101
+    # How many instances `hps up` runs of each service, e.g. `hr=2,ledger=2` (the gateway's are its
+    # processes, as HPS_GATEWAY_WORKERS); unnamed services run once.
+    scale: Annotated[dict[str, int], NoDecode] = {}
     # A consumer holding messages this long without finishing them shows as stalled on /health.
     consumer_stall_s: float = Field(default=60, gt=0)
     # Fault injection for the crash tests (shared/faults.py); never in production.
@@ -54,6 +60,19 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_separated(cls, value):
         return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
+
+    @field_validator("scale", mode="before")
+    @classmethod
+    def _counts(cls, value):
+        if not isinstance(value, str):
+            return value
+        counts = {}
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            name, _, count = part.partition("=")
+            if not count.strip().isdigit():
+                raise ValueError(f"{part!r}: give each service as name=count, e.g. hr=2,ledger=2")
+            counts[name.strip()] = int(count)
+        return counts
 
     @model_validator(mode="after")
     def _production_needs_real_infrastructure(self) -> "Settings":
@@ -72,13 +91,11 @@ class Settings(BaseSettings):
     def bootstrap(self) -> str:
         return self.kafka_bootstrap or f"localhost:{self.kafka_port}"
 
-    @property
-    def finance_url(self) -> str:
-        return f"http://{self.gateway_host}:{self.finance_port}"
-
-    @property
-    def ops_url(self) -> str:
-        return f"http://{self.gateway_host}:{self.ops_port}"
+    @model_validator(mode="after")
+    def _apis_on_this_host_by_default(self) -> "Settings":
+        self.finance_url = self.finance_url or f"http://{self.gateway_host}:{self.finance_port}"
+        self.ops_url = self.ops_url or f"http://{self.gateway_host}:{self.ops_port}"
+        return self
 
     def database(self, name: str) -> str:
         """The database of one service: HPS_DATABASE_URL, else its own SQLite file in the state dir."""

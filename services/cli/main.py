@@ -2,12 +2,13 @@
 
 import typer
 
-from services.cli import docs, finance, ops, platform, requests, simulate
+from services.cli import docs, finance, migrate, ops, platform, requests, simulate
 
 app = typer.Typer(help="HPS Back Office: the shared back office of Herefordshire Public Services.",
                   no_args_is_help=True)
 app.add_typer(platform.kafka, name="kafka")
 app.command()(platform.up)
+app.command()(migrate.migrate)
 app.add_typer(docs.docs, name="docs")
 app.command()(requests.submit)
 app.add_typer(requests.requests, name="requests")

@@ -2,13 +2,15 @@
 
 import socket
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import httpx
 import typer
+from pydantic import ValidationError
 
 from deploy.kafka_local import KafkaLaunchError, LocalKafka
+from services.cli.layout import counts, instances, members, services
 from services.cli.supervisor import Child, Supervisor, python_module
 from shared.kafka import bus
 from shared.logging import configure
@@ -20,34 +22,9 @@ HEALTHY_WITHIN_S = 120
 kafka = typer.Typer(help="The local Apache Kafka broker (KRaft, single node).", no_args_is_help=True)
 
 
-@dataclass(frozen=True)
-class Service:
-    name: str
-    module: str
-    serves: str  # what to tell the user it is
-    port: int  # its HTTP port: /health and /metrics, and the API if it has one
-    setting: str  # the environment variable that moves the port
-
-
-def services(settings: Settings) -> list[Service]:
-    """Every service `hps up` runs."""
-    api = f"http://{settings.gateway_host}:{settings.gateway_port}"
-    sign_in = "#token=dev-ops" if settings.tokens_file is None else ""  # the development token only
-    return [
-        Service("gateway", "services.gateway", f"{api}/v1  (OpenAPI: {api}/docs)", settings.gateway_port,
-                "HPS_GATEWAY_PORT"),
-        *(Service(name, f"services.{name}", f"worker, consumer group hps-{name}", settings.worker_metrics_port + i,
-                  "HPS_WORKER_METRICS_PORT") for i, name in enumerate(SERVICES)),
-        Service("ledger", "services.finance.ledger", f"recharge engine; finance API {api}/v1/finance",
-                settings.finance_port, "HPS_FINANCE_PORT"),
-        Service("ops", "services.ops", f"dashboard {settings.ops_url}/ops{sign_in}  (role ops)", settings.ops_port,
-                "HPS_OPS_PORT"),
-    ]
-
-
 def taken_ports(settings: Settings, broker: LocalKafka | None) -> list[str]:
     """Each port `hps up` needs that another process holds, with the setting that moves it."""
-    wanted = [(s.port, s.name, s.setting) for s in services(settings)]
+    wanted = [(i.port, i.name, i.service.setting) for i in instances(settings)]
     if broker and not broker.running():
         wanted += [(settings.kafka_port, "Kafka", "HPS_KAFKA_PORT"),
                    (settings.kafka_controller_port, "the Kafka controller", "HPS_KAFKA_CONTROLLER_PORT")]
@@ -66,12 +43,14 @@ def _free(host: str, port: int) -> bool:
 
 
 def await_healthy(settings: Settings, supervisor: Supervisor, timeout_s: float) -> str | None:
-    """Wait until every service answers 200 on /health; else why not (None when all are up)."""
-    pending = {s.name: f"http://{settings.gateway_host}:{s.port}/health" for s in services(settings)}
+    """Wait until every instance answers 200 on /health and every consumer group has all its
+    instances as members, settled; else why not (None when all are up)."""
+    pending = {i.name: f"http://{settings.gateway_host}:{i.port}/health" for i in instances(settings)}
     children = {c.name: c for c in supervisor.children}
+    groups = members(settings)
     deadline = time.monotonic() + timeout_s
     last: dict[str, str] = {}
-    while pending:
+    while pending or groups:
         for name, url in list(pending.items()):
             child = children[name]
             if child.process.poll() is not None:
@@ -85,9 +64,17 @@ def await_healthy(settings: Settings, supervisor: Supervisor, timeout_s: float) 
                     last[name] = answer.text[:300]
             except httpx.HTTPError as exc:
                 last[name] = repr(exc)
-        if pending and time.monotonic() > deadline:
+        if not pending:
+            joined = bus.group_members(settings.bootstrap, list(groups))
+            for group, wanted in list(groups.items()):
+                if joined.get(group) == wanted:
+                    del groups[group]
+                else:
+                    last[group] = f"{joined.get(group, 0)} of {wanted} members, or rebalancing"
+        if (pending or groups) and time.monotonic() > deadline:
             return "; ".join(f"{name} is not healthy after {timeout_s:.0f}s ({last.get(name, 'no answer')})"
-                             for name in pending)
+                             for name in pending) or "; ".join(
+                f"consumer group {group} has not settled after {timeout_s:.0f}s ({last.get(group)})" for group in groups)
         time.sleep(0.3)
     return None
 
@@ -125,9 +112,15 @@ def status() -> None:
         raise typer.Exit(1)
 
 
-def up() -> None:
+def up(scale: Annotated[str | None, typer.Option(
+        help="Instances per service, e.g. hr=2,ledger=2 (default HPS_SCALE); gateway=N runs N gateway processes")]
+        = None) -> None:
     """Run the whole platform in one process tree until Ctrl-C."""
-    settings = get_settings()
+    try:
+        settings = Settings(scale=scale) if scale else get_settings()
+        counts(settings)
+    except (ValidationError, ValueError) as exc:
+        raise typer.Exit(_fail(str(exc)))
     configure(settings.log_level)
     broker = None if settings.kafka_bootstrap else local_broker(settings)
     if taken := taken_ports(settings, broker):
@@ -139,8 +132,7 @@ def up() -> None:
         created = bus.ensure_topics(settings.bootstrap)
     except (KafkaLaunchError, OSError) as exc:
         raise typer.Exit(_fail(str(exc)))
-    children = [Child(s.name, python_module(s.module),
-                      env={"HPS_METRICS_PORT": str(s.port)} if s.name in SERVICES else {}) for s in services(settings)]
+    children = [Child(i.name, python_module(i.service.module), env=i.env()) for i in instances(settings)]
     supervisor = Supervisor(children, Path(settings.state_dir) / "logs")
     try:
         supervisor.start_all()
@@ -161,9 +153,11 @@ def _report(settings: Settings, broker: LocalKafka | None, created: list[str]) -
     where = "local broker, data in " + str(broker.home / "data") if broker else "external broker"
     typer.echo(f"Kafka       {settings.bootstrap}  healthy ({where})")
     typer.echo(f"Topics      {len(created)} created, all {len(bus.TOPICS)} declared topics present")
+    scale = counts(settings)
     for s in services(settings):
-        typer.echo(f"{s.name:<11} {s.serves}  healthy")
-    ports = ", ".join(f"{s.name} :{s.port}" for s in services(settings) if s.name in SERVICES)
+        times = f"  ×{scale[s.name]}" if scale[s.name] > 1 else ""
+        typer.echo(f"{s.name:<11} {s.serves}  healthy{times}")
+    ports = ", ".join(f"{i.name} :{i.port}" for i in instances(settings) if i.service.name in SERVICES)
     typer.echo(f"Health      /health and /metrics on the gateway, ledger and ops; workers: {ports}")
     typer.echo(f"Logs        {Path(settings.state_dir, 'logs').resolve()}")
     typer.echo("The platform is up. Press Ctrl-C to stop it.")

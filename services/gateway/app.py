@@ -16,6 +16,7 @@ from shared.catalogue import load_all
 from shared.clock import Clock, system_clock
 from shared.db import engine
 from shared.idempotency import IdempotencyKeys
+from shared.kafka.positions import Positions
 from shared.settings import Settings
 
 
@@ -28,7 +29,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
         state.catalogues = load_all(settings.catalogue_dir)
         db = engine(settings.database("gateway"))
         tables.create(db)
-        state.requests = store.Requests(db)
+        state.requests = store.Requests(db, Positions(db, settings.gateway_group, from_start=True))
         state.commands = Commands(db, state.requests)
         state.idempotency = IdempotencyKeys(db, tables.idempotency_keys)
         state.health.start(readmodel.runner(settings.bootstrap, settings.gateway_group, state.codec,

@@ -8,10 +8,11 @@ from uuid import UUID
 
 from sqlalchemy import Engine, Table, and_, or_, select
 
-from services.gateway.tables import commands, history, positions, request_views
+from services.gateway.tables import commands, history, request_views
 from shared.api.auth import Principal
 from shared.contracts import PayrollCharged, RequestSnapshot, TransitionRefused
 from shared.db import insert_new, upsert_many
+from shared.kafka.positions import Positions, Spans
 
 
 def scoped(query, principal: Principal, table: Table = request_views):
@@ -38,8 +39,9 @@ def _view(row) -> View:
 
 
 class Requests:
-    def __init__(self, engine: Engine):
-        self.engine = engine
+    def __init__(self, engine: Engine, positions: Positions):
+        """`positions`: the read model's in each events partition, written with the rows they produced."""
+        self.engine, self.positions = engine, positions
 
     def get(self, principal: Principal, request_id: str) -> View | None:
         with self.engine.connect() as c:
@@ -65,10 +67,6 @@ class Requests:
         more = len(rows) > limit
         return views, (encode_cursor(views[-1].request.submitted_at, str(views[-1].request.request_id)) if more else None)
 
-    def positions(self) -> dict[tuple[str, int], int]:
-        with self.engine.connect() as c:
-            return {(r.topic, r.partition): r.next_offset for r in c.execute(select(positions))}
-
     def history(self, request_id: str) -> list[dict]:
         """Every change of a request and every command refused on it, oldest first."""
         h = history.c
@@ -88,9 +86,7 @@ class Requests:
                         only_if=lambda table, new: table.c.version < new.version)
             for request_id, reason in projection.refusals.items():
                 c.execute(request_views.update().where(request_views.c.request_id == request_id).values(refusal=reason))
-            upsert_many(c, positions, [{"topic": topic, "partition": partition, "next_offset": offset}
-                                       for (topic, partition), offset in projection.positions.items()],
-                        ("topic", "partition"), only_if=lambda table, new: table.c.next_offset < new.next_offset)
+            self.positions.advance(c, projection.covered)
 
 
 # What the owner's decision sets on a command row the gateway may have written first.
@@ -106,12 +102,7 @@ class Projection:
         self.decisions: dict[str, dict] = {}
         self.views: dict[str, dict] = {}
         self.refusals: dict[str, str] = {}  # a refusal after the batch's last change of the request
-        self.positions: dict[tuple[str, int], int] = {}
-
-    def passed(self, topic: str, partition: int, offset: int) -> "Projection":
-        key = (topic, partition)
-        self.positions[key] = max(self.positions.get(key, 0), offset + 1)
-        return self
+        self.covered: Spans = {}  # the offsets the batch passes (shared/kafka/positions.py)
 
     def applied(self, event_id: str, tenant: str, request: RequestSnapshot) -> None:
         """A request's new version, its line of history, and the outcome of the command that made it."""

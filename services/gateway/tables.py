@@ -8,6 +8,7 @@ so they are created from metadata rather than migrated.
 from sqlalchemy import Boolean, Column, DateTime, Engine, Index, Integer, MetaData, String, Table, Text
 
 from shared import idempotency
+from shared.db import create_tables
 
 metadata = MetaData()
 
@@ -60,17 +61,8 @@ commands = Table(
     Index("ix_gateway_commands_request", "request_id", "action"),
 )
 
-# Where the read model is in each events partition, written with the rows it produced: the
-# projection, not the consumer group, says what has been applied, so a new database starts over.
-positions = Table(
-    "gateway_positions", metadata,
-    Column("topic", String(200), primary_key=True),
-    Column("partition", Integer, primary_key=True),
-    Column("next_offset", Integer, nullable=False),
-)
-
 idempotency_keys = idempotency.table(metadata, "gateway_idempotency")
 
 
 def create(engine: Engine) -> None:
-    metadata.create_all(engine)
+    create_tables(metadata, engine)

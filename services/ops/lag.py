@@ -10,7 +10,6 @@ from aiokafka.admin import AIOKafkaAdminClient
 from services.ops.lag_status import LagStatus, PartitionHistory, Sample, worst
 
 GROUP_PREFIX = "hps-"  # the platform's own consumer groups
-OBSERVER_GROUP = "hps-ops-observer"
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class LagReader:
 
     async def read(self) -> list[PartitionLag]:
         groups = sorted(g for g, _ in await self.admin.list_consumer_groups()
-                        if g.startswith(GROUP_PREFIX) and g != OBSERVER_GROUP)
+                        if g.startswith(GROUP_PREFIX))
         committed: dict[tuple[str, TopicPartition], int] = {}
         for group in groups:
             for tp, meta in (await self.admin.list_consumer_group_offsets(group)).items():

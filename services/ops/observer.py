@@ -1,4 +1,4 @@
-"""The observer: reads every platform topic in its own consumer group and keeps the live figures;
+"""The observer: reads every partition of every platform topic and keeps the live figures;
 reads the dead-letter topic whole, so the list survives a restart of the ops service."""
 
 import json
@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from services.ops.figures import Figures, Seen
-from services.ops.lag import OBSERVER_GROUP
 from shared.contracts import RequestEvent
 from shared.kafka.consuming import Runner
-from shared.topics import BY_NAME, DEAD_LETTERS, TOPICS
+from shared.topics import BY_NAME, DEAD_LETTERS, TOPICS, Topic
 
 
 @dataclass(frozen=True)
@@ -69,16 +68,19 @@ class Observer:
         self.dead_letters: dict[str, DeadLetter] = {}
 
     def runners(self, dead_letters: AIOKafkaProducer) -> list[Runner]:
-        topics = [t.name for t in TOPICS if t.name != DEAD_LETTERS]
-        # Live figures: start at the end; what happened while ops was down is in the lag, not here.
-        platform = AIOKafkaConsumer(*topics, bootstrap_servers=self.bootstrap, group_id=OBSERVER_GROUP,
-                                    auto_offset_reset="latest", enable_auto_commit=False)
-        # The dead letters, whole, from the beginning at every start: no group remembers a position.
-        letters = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-                                   auto_offset_reset="earliest")
-        letters.assign([TopicPartition(DEAD_LETTERS, p) for p in range(BY_NAME[DEAD_LETTERS].partitions)])
-        return [Runner("observer", platform, self._platform, group=OBSERVER_GROUP, dead_letters=dead_letters),
+        # Live figures: every partition, from the end; what happened while ops was down is in the lag,
+        # not here. No group: each instance of ops sees every event, so each shows the same dashboard.
+        platform = self._every_partition([t for t in TOPICS if t.name != DEAD_LETTERS], "latest")
+        # The dead letters, whole, from the beginning at every start.
+        letters = self._every_partition([BY_NAME[DEAD_LETTERS]], "earliest")
+        return [Runner("observer", platform, self._platform, group=None, dead_letters=dead_letters),
                 Runner("dead-letters", letters, self._dead_letter, group=None, dead_letters=None)]
+
+    def _every_partition(self, topics: list[Topic], start: str) -> AIOKafkaConsumer:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+                                    auto_offset_reset=start)
+        consumer.assign([TopicPartition(t.name, p) for t in topics for p in range(t.partitions)])
+        return consumer
 
     async def _platform(self, messages: list[ConsumerRecord]) -> None:
         [message] = messages

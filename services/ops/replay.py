@@ -7,6 +7,7 @@ from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, Tabl
 from sqlalchemy.exc import IntegrityError
 
 from services.ops.observer import DeadLetter
+from shared.db import create_tables
 
 metadata = MetaData()
 
@@ -29,7 +30,7 @@ class AlreadyReplayed(ValueError):
 class Replays:
     def __init__(self, engine: Engine):
         self.engine = engine
-        metadata.create_all(engine)
+        create_tables(metadata, engine)
 
     async def replay(self, letter: DeadLetter, producer: AIOKafkaProducer, who: str) -> dict:
         """Audit first, in the same transaction that waits for the broker: a failed send leaves no record,

@@ -20,20 +20,41 @@ from shared.topics import DEAD_LETTERS, TOPICS, Topic
 _PARTITIONER = DefaultPartitioner()  # the producer's own: a key lands where `send` would put it
 
 
+REPLICAS = 3  # a topic's copies on a cluster of three brokers or more
+MIN_IN_SYNC = 2  # copies that acknowledge a write (acks=all): one broker may be down, and nothing is lost
+
+
 def ensure_topics(bootstrap: str, topics: Iterable[Topic] = TOPICS, timeout_s: float = 60) -> list[str]:
-    """Create the declared topics that do not exist yet; returns the names created."""
+    """Create the declared topics that do not exist yet; returns the names created. On a cluster of
+    three brokers or more they are replicated three times, with two in sync for a write; on fewer
+    (a development broker), once."""
     admin = _admin(bootstrap, timeout_s)
     try:
         existing = set(admin.list_topics())
         missing = [t for t in topics if t.name not in existing]
+        replicated = len(admin.describe_cluster()["brokers"]) >= REPLICAS
         for topic in missing:
+            config = {**topic.config(), **({"min.insync.replicas": str(MIN_IN_SYNC)} if replicated else {})}
             try:
-                admin.create_topics([NewTopic(topic.name, topic.partitions, 1, topic_configs=topic.config())])
+                admin.create_topics([NewTopic(topic.name, topic.partitions, REPLICAS if replicated else 1,
+                                              topic_configs=config)])
             except TopicAlreadyExistsError:
                 pass  # another process created it first
         return [t.name for t in missing]
     finally:
         admin.close()
+
+
+def group_members(bootstrap: str, groups: list[str]) -> dict[str, int]:
+    """The members of each group that is settled (not rebalancing); an unsettled or empty one is absent."""
+    admin = _admin(bootstrap, 10)
+    try:
+        described = admin.describe_groups(groups)
+    except KafkaError:  # no coordinator yet: no group has settled
+        return {}
+    finally:
+        admin.close()
+    return {name: len(g["members"]) for name, g in described.items() if g["group_state"] == "Stable"}
 
 
 def _admin(bootstrap: str, timeout_s: float) -> KafkaAdminClient:

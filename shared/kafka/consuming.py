@@ -6,19 +6,25 @@ broker or the database unreachable) is retried with back-off, the same messages 
 skipped. Any other exception is the message's fault: it becomes a dead letter naming the reason
 and the message's topic, partition and offset, the offset is committed past it, and the consumer
 goes on. Handlers are idempotent, so handling a message again after a retry or a crash is safe.
+
+Several instances of a service share a group's partitions. A partition changes hands only between
+two fetches, and a consumer that keeps its positions in its database (shared/kafka/positions.py)
+resumes each partition it is given where the last owner's transaction left it.
 """
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from sqlalchemy import exc as sql
 
 from shared import faults, metrics
 from shared.kafka import bus
+from shared.kafka.positions import Positions, Superseded
 from shared.logging import get_logger
 
 # Faults of the infrastructure, not of the message: retried until they pass.
@@ -68,24 +74,38 @@ def _iso(at: float | None) -> str | None:
     return None if at is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
 
 
+def group_consumer(bootstrap: str, group: str, **options) -> AIOKafkaConsumer:
+    """A consumer of `group` for a Runner, which commits for it; a partition the group has never read
+    is read from its beginning."""
+    return AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+                            auto_offset_reset="earliest", **options)
+
+
 class Runner:
     def __init__(self, name: str, consumer: AIOKafkaConsumer, handle: Handle, *, group: str | None,
-                 dead_letters: AIOKafkaProducer | None, batch: bool = False, max_records: int = 500,
-                 skip: Callable[[ConsumerRecord], None] | None = None):
-        """`consumer` is subscribed or assigned, not started, and does not commit by itself: the
-        runner commits a group's offsets once a fetch is handled. `dead_letters` is None only for
-        the reader of the dead-letter topic itself. `batch` hands `handle` a partition's whole fetch
-        instead of one message at a time. `skip` records a refused message as passed, for a
-        consumer that keeps its positions in its own database."""
-        self.consumer, self.handle, self.dead_letters, self.skip = consumer, handle, dead_letters, skip
+                 dead_letters: AIOKafkaProducer | None, topics: Sequence[str] = (), batch: bool = False,
+                 max_records: int = 500, positions: Positions | None = None):
+        """`consumer` is not started and does not commit by itself. With a `group`, the runner
+        subscribes it to `topics` and commits the group's offsets once a fetch is handled; a
+        partition changes hands only between two fetches. Without one, `consumer` is assigned its
+        partitions already. `positions`: the handler keeps them in its own database (and advances
+        them in its transaction); an assigned partition resumes there, and a refused message is
+        passed there too. `dead_letters` is None only for the reader of the dead-letter topic
+        itself. `batch` hands `handle` a partition's whole fetch instead of one message at a time."""
+        self.consumer, self.handle, self.dead_letters, self.positions = consumer, handle, dead_letters, positions
         self.commit, self.batch, self.max_records = group is not None, batch, max_records
+        self.topics = list(topics)
         self.progress = Progress(name, [], group)
         self.log = log.bind(consumer=name)
+        self.between_fetches = asyncio.Event()
+        self.between_fetches.set()
 
     async def run(self, stopping: asyncio.Event) -> None:
         p = self.progress
+        if self.commit:
+            self.consumer.subscribe(self.topics, listener=_Handover(self))
         await self.consumer.start()
-        p.topics = sorted(self.consumer.subscription() or {tp.topic for tp in self.consumer.assignment()})
+        p.topics = sorted(self.topics or {tp.topic for tp in self.consumer.assignment()})
         p.state = "running"
         try:
             while not stopping.is_set():
@@ -94,13 +114,15 @@ class Runner:
                 if not batches:
                     continue
                 p.busy_since = p.last_poll_at
-                for messages in batches.values():
-                    for part in ([messages] if self.batch else [[m] for m in messages]):
-                        await self._guarded(part)
+                self.between_fetches.clear()
+                try:
+                    for messages in batches.values():
+                        for part in ([messages] if self.batch else [[m] for m in messages]):
+                            await self._guarded(part)
+                finally:
+                    self.between_fetches.set()
                 if self.commit:
-                    # Refused (the group rebalanced under a slow handler), it ends the task: the process
-                    # restarts and the messages come again, to handlers that apply them once.
-                    await self.consumer.commit()
+                    await self._commit({tp: messages[-1].offset + 1 for tp, messages in batches.items()})
                 p.busy_since, p.last_progress_at = None, time.time()
                 faults.reach("consumer-ends")
             p.state = "stopped"
@@ -110,10 +132,22 @@ class Runner:
         finally:
             await self.consumer.stop()
 
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """The group's offsets show the lag; with positions of its own, the database says where a
+        partition resumes. A commit the group refuses (it rebalanced since the fetch) costs at most
+        that fetch again, to handlers that apply a message once."""
+        try:
+            await self.consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            self.log.info("commit_refused_after_rebalance", error=str(exc)[:300])
+
     async def _guarded(self, messages: list[ConsumerRecord]) -> None:
         """Handle `messages`; a message's own fault becomes its dead letter."""
         try:
             refused = await self._until_done(lambda: self.handle(messages)) or []
+        except Superseded as exc:  # rolled back: the partition's new owner handles these messages
+            self.log.warning("partition_taken_over", error=str(exc))
+            return
         except Exception as exc:
             if len(messages) > 1:  # which one? each on its own, in order
                 for message in messages:
@@ -151,10 +185,29 @@ class Runner:
                          offset=message.offset)
 
         async def record() -> None:
-            if self.skip:
-                self.skip(message)
+            if self.positions:
+                await asyncio.to_thread(self.positions.passed, [message])
             if self.dead_letters:  # None: a dead letter that cannot be read is logged; sending it back would loop
                 await bus.send_dead_letter(self.dead_letters, reason, message.topic, message.partition,
                                            message.offset, message.key, message.value, message.headers)
 
         await self._until_done(record)
+
+
+class _Handover(ConsumerRebalanceListener):
+    """Partitions change hands between fetches: the fetch in hand is finished (written, positions
+    moved) before the group goes on, so its next owner starts after it."""
+
+    def __init__(self, runner: Runner):
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked) -> None:
+        await self.runner.between_fetches.wait()
+
+    async def on_partitions_assigned(self, assigned) -> None:
+        self.runner.log.info("partitions_assigned", partitions=sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+        if positions := self.runner.positions:
+            # Retried until the database answers: a partition resumed anywhere else would be handled wrongly.
+            resume = await self.runner._until_done(lambda: asyncio.to_thread(positions.resume_at, assigned))
+            for tp, offset in resume.items():
+                self.runner.consumer.seek(tp, offset)

@@ -10,9 +10,9 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import Column, DateTime, Engine, Index, MetaData, String, Table, Text, select
-from sqlalchemy.exc import DBAPIError
 
-from shared.db import upsert_many
+from shared.db import create_tables, upsert_many
+from shared.kafka.positions import Positions, Spans
 
 metadata = MetaData()
 
@@ -28,12 +28,9 @@ worker_state = Table(
 
 
 class StateStore:
-    def __init__(self, engine: Engine, service: str):
-        self.engine, self.service = engine, service
-        try:
-            metadata.create_all(engine)
-        except DBAPIError:  # every worker shares the table; another one may be creating it right now
-            metadata.create_all(engine)
+    def __init__(self, engine: Engine, service: str, positions: Positions):
+        self.engine, self.service, self.positions = engine, service, positions
+        create_tables(metadata, engine)
 
     def get_many(self, keys: Iterable[str]) -> dict[str, dict]:
         """The state of each of `keys` that has one."""
@@ -42,12 +39,15 @@ class StateStore:
             rows = c.execute(select(t.key, t.state).where(t.service == self.service, t.key.in_(set(keys)))).all()
         return {r.key: json.loads(r.state) for r in rows}
 
-    def put_many(self, states: Iterable[tuple[str, str, dict, datetime | None]]) -> None:
-        """(key, tenant, state, overdue_at) of each changed entity, in one transaction."""
+    def put_many(self, states: Iterable[tuple[str, str, dict, datetime | None]], covered: Spans) -> None:
+        """(key, tenant, state, overdue_at) of each changed entity, in one transaction with the
+        positions past the messages that changed them (`Superseded` if another instance has passed
+        them: then nothing is written)."""
         rows = [{"service": self.service, "key": key, "tenant": tenant, "state": json.dumps(state),
                  "overdue_at": overdue_at} for key, tenant, state, overdue_at in states]
         with self.engine.begin() as c:
             upsert_many(c, worker_state, rows, ("service", "key"))
+            self.positions.advance(c, covered)
 
     def overdue(self, now: datetime, limit: int = 500) -> list[tuple[str, str]]:
         """(key, tenant) of open requests past their SLA target and not yet flagged."""

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from uuid import uuid4
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import ConsumerRecord
 from fastapi import FastAPI
 
 from shared import faults, metrics
@@ -25,7 +25,8 @@ from shared.contracts import RequestEvent, RequestSnapshot, SlaCheck
 from shared.db import engine
 from shared.events import Event, EventCodec
 from shared.kafka import bus
-from shared.kafka.consuming import TRANSIENT, Refusals, Runner
+from shared.kafka.consuming import TRANSIENT, Refusals, Runner, group_consumer
+from shared.kafka.positions import Positions, handled
 from shared.logging import get_logger
 from shared.request_engine import lifecycle
 from shared.request_engine.handlers import Handler, Outcome, RequestHandlers, Unprocessable
@@ -41,14 +42,13 @@ class Worker:
         self.service, self.bootstrap, self.handlers, self.codec, self.store = service, bootstrap, handlers, codec, store
         self.sla_interval_s = sla_interval_s
         self.topic = requests_topic(service)
-        self.group = f"hps-{service}"
+        self.group = group(service)
         self.log = get_logger(service)
         self.producer = bus.producer(bootstrap)
 
     def runner(self) -> Runner:
-        consumer = AIOKafkaConsumer(self.topic, bootstrap_servers=self.bootstrap, group_id=self.group,
-                                    enable_auto_commit=False, auto_offset_reset="earliest")
-        return Runner(self.service, consumer, self.handle, group=self.group, dead_letters=self.producer, batch=True)
+        return Runner(self.service, group_consumer(self.bootstrap, self.group), self.handle, group=self.group,
+                      topics=[self.topic], dead_letters=self.producer, batch=True, positions=self.store.positions)
 
     async def handle(self, messages: list[ConsumerRecord]) -> Refusals:
         """One partition's fetch, in order; returns the messages refused (they become dead letters)."""
@@ -69,7 +69,8 @@ class Worker:
                 changed[key] = (event.tenant, outcome.state)
         await bus.publish_all(self.producer, self.codec, emits)
         faults.reach("worker-batch-published")
-        self.store.put_many((key, tenant, state, _overdue_at(state)) for key, (tenant, state) in changed.items())
+        self.store.put_many(((key, tenant, state, _overdue_at(state)) for key, (tenant, state) in changed.items()),
+                            handled(messages, [m for m, _ in refused]))
         return refused
 
     def _apply(self, message: ConsumerRecord, states: dict[str, dict]) -> tuple[str, Event, Outcome]:
@@ -98,6 +99,10 @@ class Worker:
                 await bus.publish_all(self.producer, self.codec, [(self.topic, key, check)])
 
 
+def group(service: str) -> str:
+    return f"hps-{service}"
+
+
 def _overdue_at(state: dict) -> datetime | None:
     if "request" not in state:
         return None
@@ -120,7 +125,8 @@ def create_app(service: str, settings: Settings, extra: ExtraHandlers | None = N
         if extra:
             handlers |= extra(catalogue, state.codec, state.registry)
         db = engine(settings.database(service))
-        worker = Worker(service, settings.bootstrap, handlers, state.codec, StateStore(db, service),
+        store = StateStore(db, service, Positions(db, group(service), from_start=False))
+        worker = Worker(service, settings.bootstrap, handlers, state.codec, store,
                         lifecycle.sla_check_interval(catalogue).total_seconds())
         await worker.producer.start()
         try:

@@ -19,10 +19,11 @@ from shared.db import engine
 from shared.events import Event, EventCodec
 from shared.health import Health
 from shared.kafka import bus
-from shared.kafka.consuming import Runner
+from shared.kafka.consuming import Runner, group_consumer
+from shared.kafka.positions import Positions
 from shared.request_engine.handlers import Outcome
 from shared.request_engine.state import StateStore
-from shared.request_engine.worker import Worker
+from shared.request_engine.worker import Worker, group
 from shared.tenants import Registry
 from shared.topics import DEAD_LETTERS, Topic, events_topic, requests_topic
 from tests.e2e.kafka_reading import read_all, read_until
@@ -46,7 +47,8 @@ class Harness:
                   self.down: self.requests}
         types = {name: EventType(name, topic, Note, "request id", "test") for name, topic in topics.items()}
         self.codec = EventCodec(Registry.load(), {**EVENT_TYPES, **types})
-        self.store = StateStore(engine(f"sqlite:///{tmp_path / 'worker.db'}"), self.service)
+        db = engine(f"sqlite:///{tmp_path / 'worker.db'}")
+        self.store = StateStore(db, self.service, Positions(db, group(self.service), from_start=False))
         self.calls: list[str] = []  # the event id of each handler call
         self.producer = bus.producer(bootstrap)  # what the test publishes with
         handlers = {self.flaky: self.fails_twice, self.broken: self.always_fails, self.down: self.database_down}
@@ -279,9 +281,8 @@ async def test_a_batch_that_raises_is_handled_one_message_at_a_time_and_only_the
         handled.extend(m.value for m in messages)
 
     group = f"{topic}-group"
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka_bootstrap, group_id=group, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    runner = Runner("batch", consumer, handle, group=group, dead_letters=producer, batch=True)
+    runner = Runner("batch", group_consumer(kafka_bootstrap, group), handle, group=group, topics=[topic],
+                    dead_letters=producer, batch=True)
     health = Health("runner-test", stall_after_s=60)
     health.start(runner)
     await run_until(health, lambda: runner.progress.handled == 3)
@@ -295,28 +296,30 @@ async def test_a_batch_that_raises_is_handled_one_message_at_a_time_and_only_the
 
 
 async def test_a_consumer_keeping_its_own_positions_records_each_refusal_through_a_transient_fault(
-        kafka_bootstrap, bare_topic):
+        kafka_bootstrap, bare_topic, tmp_path):
     topic, _ = bare_topic
-    passed, attempts = [], []
+    attempts = []
     transient_before = errors("transient")
 
     async def handle(messages):
         raise ValueError("unreadable")
 
-    def skip(message):  # as the read model records a refused event among its positions
-        attempts.append(message.offset)
-        if len(attempts) == 1:
-            raise OperationalError("UPDATE positions", {}, ConnectionResetError("connection reset"))
-        passed.append(message.offset)
+    class Flaky(Positions):  # the database drops the connection once, as the first refusal is passed
+        def passed(self, messages):
+            attempts.append(messages[0].offset)
+            if len(attempts) == 1:
+                raise OperationalError("UPDATE positions", {}, ConnectionResetError("connection reset"))
+            super().passed(messages)
 
+    positions = Flaky(engine(f"sqlite:///{tmp_path / 'positions.db'}"), "own-positions", from_start=True)
     # No group and no dead letters: as the reader of the dead-letter topic itself, which must not loop.
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest")
     consumer.assign([TopicPartition(topic, 0)])
-    runner = Runner("own-positions", consumer, handle, group=None, dead_letters=None, skip=skip)
+    runner = Runner("own-positions", consumer, handle, group=None, dead_letters=None, positions=positions)
     health = Health("runner-test", stall_after_s=60)
     health.start(runner)
-    await run_until(health, lambda: passed == [0, 1, 2])
+    await run_until(health, lambda: positions.resume_at([TopicPartition(topic, 0)]) == {TopicPartition(topic, 0): 3})
     assert attempts == [0, 0, 1, 2] and errors("transient") == transient_before + 1
     assert runner.progress.dead_lettered == 3 and runner.progress.error is None  # recovered from the fault
     letters = await read_all(kafka_bootstrap, DEAD_LETTERS)

@@ -9,7 +9,7 @@ an event, or an event id reused with other content, is a dead letter.
 import asyncio
 from collections import Counter
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from services.finance.ledger.book import Ledger
 from services.finance.ledger.entries import Unpostable, refusal_id
@@ -18,7 +18,7 @@ from shared.contracts import FinanceCommandRefused
 from shared.contracts.names import FINANCE_COMMAND_REFUSED
 from shared.events import Event, EventCodec, InvalidEvent
 from shared.kafka import bus
-from shared.kafka.consuming import Refusals, Runner
+from shared.kafka.consuming import Refusals, Runner, group_consumer
 from shared.logging import get_logger
 from shared.topics import CHARGES, FINANCE_REFUSALS, SHARED_COSTS
 
@@ -34,11 +34,10 @@ class RechargeEngine:
         self.ledger, self.codec, self.producer = ledger, codec, producer
 
     def runner(self, bootstrap: str, topics=(CHARGES, SHARED_COSTS), group: str = GROUP) -> Runner:
-        consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=group,
-                                    enable_auto_commit=False, auto_offset_reset="earliest",
-                                    max_partition_fetch_bytes=PARTITION_FETCH_BYTES)
-        return Runner("recharge-engine", consumer, self.handle, group=group, dead_letters=self.producer, batch=True,
-                      max_records=MAX_RECORDS)
+        # No positions of its own: each event is posted once under its id, by whichever instance has it.
+        consumer = group_consumer(bootstrap, group, max_partition_fetch_bytes=PARTITION_FETCH_BYTES)
+        return Runner("recharge-engine", consumer, self.handle, group=group, topics=topics,
+                      dead_letters=self.producer, batch=True, max_records=MAX_RECORDS)
 
     async def handle(self, messages: list[ConsumerRecord]) -> Refusals:
         """Post a fetched batch in one transaction, tell what it refused; returns what is a dead letter."""
