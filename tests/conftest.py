@@ -2,9 +2,12 @@
 engine answers, else the local launcher. Every test that needs a broker gets a real one."""
 
 import os
+import random
 import socket
 import subprocess
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,6 +42,26 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
+def cluster_ports(brokers: int) -> tuple[int, int]:
+    """(first broker port, first controller port) of a local cluster: node i listens 2 × (i − 1)
+    above each, so every one of those ports must be free."""
+    rng = random.Random()
+    while True:
+        port, controller = rng.randrange(20_000, 60_000, 2), rng.randrange(20_000, 60_000, 2)
+        wanted = [base + 2 * i for base in (port, controller) for i in range(brokers)]
+        if len(set(wanted)) == len(wanted) and all(_free(p) for p in wanted):
+            return port, controller
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("localhost", port))
+            return True
+        except OSError:
+            return False
+
+
 def docker_answers() -> bool:
     try:
         return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
@@ -68,10 +91,10 @@ def kafka_bootstrap(tmp_path_factory):
             broker.stop()
 
 
-@pytest.fixture(scope="session")
-def postgres_url():
-    """A fresh database on a real PostgreSQL: HPS_TEST_DATABASE_URL's server if set, else the
-    machine's packaged cluster, started (and installed) by deploy/postgres-local.sh."""
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """A new database on a real PostgreSQL, dropped afterwards: HPS_TEST_DATABASE_URL's server if
+    set, else the machine's packaged cluster, started (and installed) by deploy/postgres-local.sh."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
@@ -85,7 +108,15 @@ def postgres_url():
     server = create_engine(admin, isolation_level="AUTOCOMMIT")
     with server.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
-    yield admin.set(database=name).render_as_string(hide_password=False)
-    with server.connect() as c:
-        c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    server.dispose()
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with server.connect() as c:
+            c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        server.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    with fresh_database() as url:
+        yield url

@@ -27,6 +27,8 @@ class Platform:
     processes: dict = field(default_factory=dict)
     # Where each worker serves /metrics, as `hps up` gives them ports; filled by start_all.
     metrics_ports: dict = field(default_factory=dict)
+    # Instances added beside the first of a service: name (`it-2`) → (service, its port).
+    added: dict = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -42,16 +44,31 @@ class Platform:
     names = ("gateway", *SERVICES, "finance.ledger", "ops")
 
     def start(self, name: str) -> None:
-        env = {**self.env, **({"HPS_METRICS_PORT": str(self.metrics_ports[name])} if name in self.metrics_ports else {})}
+        service, port = self.added.get(name, (name, self.metrics_ports.get(name)))
+        own_port = {} if port is None else {"HPS_FINANCE_PORT" if service == "finance.ledger" else "HPS_METRICS_PORT":
+                                            str(port)}
         with open(self.state_dir / f"{name}.log", "ab") as log:
-            self.processes[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env,
-                                                    stdout=log, stderr=subprocess.STDOUT)
+            self.processes[name] = subprocess.Popen([sys.executable, "-m", f"services.{service}"], cwd=ROOT,
+                                                    env={**self.env, **own_port}, stdout=log, stderr=subprocess.STDOUT)
+
+    def add(self, service: str) -> str:
+        """Another instance of a worker or of the ledger, on a port of its own; returns its name."""
+        name = f"{service}-{2 + sum(1 for s, _ in self.added.values() if s == service)}"
+        [self.added[name]] = [(service, free_ports(1)[0])]
+        self.start(name)
+        return name
+
+    def health_url(self, name: str) -> str:
+        """Where a process serves /health and /metrics: its API's port, or a worker's own."""
+        if name in ("gateway", "ops"):
+            return self.url if name == "gateway" else self.ops_url
+        first = self.finance_port if name == "finance.ledger" else self.metrics_ports.get(name)
+        _, port = self.added.get(name, (name, first))
+        return f"http://127.0.0.1:{port}"
 
     def metrics(self, name: str) -> str:
         """The Prometheus exposition of a process: a worker's own port, else its API's /metrics."""
-        urls = {"gateway": self.url, "finance.ledger": f"http://127.0.0.1:{self.finance_port}", "ops": self.ops_url}
-        url = urls.get(name) or f"http://127.0.0.1:{self.metrics_ports[name]}"
-        return httpx.get(f"{url}/metrics", timeout=10).text
+        return httpx.get(f"{self.health_url(name)}/metrics", timeout=10).text
 
     async def produce(self, topic: str, value: bytes, key: bytes, headers=()) -> tuple[int, int]:
         """Puts a message straight onto a topic, as a misbehaving producer might; returns its partition
