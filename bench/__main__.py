@@ -1,7 +1,7 @@
 """`python -m bench`: every stage of the platform measured on this machine, each beside a raw client
 where one exists, printed as one table and written into docs/benchmarks.md between its markers.
 
-    .venv/bin/python -m bench [--quick] [--no-write] [--only gateway,visible,workers,producer,ledger,close]
+    .venv/bin/python -m bench [--quick] [--no-write] [--only gateway,visible,workers,scaling,producer,ledger,close]
 
 It starts its own Kafka broker, PostgreSQL databases and `hps up` (bench/platform.py) and stops
 them all at the end, after Ctrl-C too. It asserts nothing: "met?" compares each figure with its target.
@@ -17,14 +17,14 @@ from pathlib import Path
 
 import uvloop
 
-from bench import gateway, producing, recharge, report, visible, workers
+from bench import gateway, producing, recharge, report, scaling, visible, workers
 from bench.platform import Platform
 from shared.logging import configure
 
 DOCUMENT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 # The order they run in: those that need the services first, then the rest on a quiet machine.
-STAGES = ("gateway", "visible", "workers", "producer", "ledger", "close")
-NEED_SERVICES = {"gateway", "visible", "workers"}
+STAGES = ("gateway", "visible", "workers", "scaling", "producer", "ledger", "close")
+NEED_SERVICES = {"gateway", "visible", "workers", "scaling"}
 # Each size: (full run, --quick).
 SIZES = {
     "gateway_seconds": (15, 2),
@@ -51,9 +51,9 @@ def options(argv: list[str]) -> argparse.Namespace:
     sized = {"gateway_seconds": (float, "seconds of each wrk run"),
              "rates": (str, "offered rates, req/s, comma-separated (stage visible)"),
              "rate_seconds": (float, "seconds at each offered rate"),
-             "submits": (int, "request-submitted events for the worker (stage workers)"),
+             "submits": (int, "request-submitted events for the worker (stages workers, scaling)"),
              "events": (int, "events produced by each producer (stage producer)"),
-             "charges": (int, "charges applied by the ledger on each engine (stage ledger)"),
+             "charges": (int, "charges applied by the ledger on each engine (stages ledger, scaling)"),
              "close_charges": (int, "charges in the period closed (stage close)"),
              "drain_s": (float, "at most this long to wait for the platform's backlog between runs")}
     for name, (kind, what) in sized.items():
@@ -81,6 +81,8 @@ async def stage(name: str, platform: Platform, args: argparse.Namespace) -> list
             return await visible.measure(platform, args.rates, args.rate_seconds, args.gateway_workers, args.drain_s)
         case "workers":
             return await workers.measure(platform, args.submits, args.gateway_workers, args.drain_s)
+        case "scaling":
+            return await scaling.measure(platform, args.submits, args.charges, args.drain_s)
         case "producer":
             return await producing.measure(platform, args.events)
         case "ledger":

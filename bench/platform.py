@@ -21,8 +21,8 @@ from bench.cpu import Usage
 from bench.databases import Databases
 from bench.profiles import Recording
 from deploy.kafka_local import LocalKafka, install_jars
+from services.cli.layout import PORT_STRIDE
 from shared.kafka import bus
-from shared.topics import SERVICES
 from tests.conftest import free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +55,7 @@ class Platform:
         self.broker: LocalKafka | None = None
         self.hps_up: subprocess.Popen | None = None
         self.gateway_workers: int | None = None
+        self.scale: dict[str, int] = {}
         self.port = 0
 
     def __enter__(self) -> "Platform":
@@ -79,26 +80,30 @@ class Platform:
     def kafka_version() -> str:
         return next(install_jars().glob("kafka_2.13-*.jar")).stem.split("-", 1)[1]
 
-    def up(self, gateway_workers: int) -> None:
-        """`hps up` with this many gateway processes (HPS_GATEWAY_WORKERS) on a new database and new
-        ports; returns once every service, and every gateway process, answers its health check."""
-        if self.hps_up and self.gateway_workers == gateway_workers:
+    def up(self, gateway_workers: int, scale: dict[str, int] | None = None) -> None:
+        """`hps up` with this many gateway processes (HPS_GATEWAY_WORKERS), and instances of the
+        services in `scale` (HPS_SCALE), on a new database and new ports; returns once every
+        service, and every gateway process, answers its health check."""
+        scale = scale or {}
+        if self.hps_up and (self.gateway_workers, self.scale) == (gateway_workers, scale):
             return
         self.down()
-        state = self.home / f"state-{gateway_workers}"
+        state = self.home / f"state-{gateway_workers}-{len(list(self.home.iterdir()))}"
         state.mkdir()
-        self.port, finance_port, ops_port = free_ports(3)
+        # One run of free ports for all: the gateway, the ledger, ops, the workers, then each one's
+        # further instances PORT_STRIDE above (services/cli/layout.py).
+        self.port = free_port_run(PORT_STRIDE * max(scale.values(), default=1))
         env = {k: v for k, v in os.environ.items() if not k.startswith("HPS_")}
         env |= {"HPS_KAFKA_BOOTSTRAP": self.bootstrap, "HPS_DATABASE_URL": self.databases.new(),
                 "HPS_STATE_DIR": str(state), "HPS_GATEWAY_PORT": str(self.port),
-                "HPS_FINANCE_PORT": str(finance_port), "HPS_OPS_PORT": str(ops_port),
-                "HPS_WORKER_METRICS_PORT": str(free_port_run(len(SERVICES))),
-                "HPS_GATEWAY_WORKERS": str(gateway_workers)}
+                "HPS_FINANCE_PORT": str(self.port + 1), "HPS_OPS_PORT": str(self.port + 2),
+                "HPS_WORKER_METRICS_PORT": str(self.port + 3), "HPS_GATEWAY_WORKERS": str(gateway_workers),
+                "HPS_SCALE": ",".join(f"{name}={count}" for name, count in scale.items())}
         log = state / "hps-up.log"
         with open(log, "wb") as out:
             self.hps_up = subprocess.Popen([sys.executable, "-m", "services.cli.main", "up"], cwd=ROOT, env=env,
                                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        self.gateway_workers = gateway_workers
+        self.gateway_workers, self.scale = gateway_workers, scale
         deadline = time.monotonic() + UP_WITHIN_S
         while "The platform is up." not in log.read_text(errors="replace"):
             if self.hps_up.poll() is not None or time.monotonic() > deadline:

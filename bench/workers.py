@@ -70,13 +70,12 @@ async def read(consumer: AIOKafkaConsumer, wanted: int, counts: Callable[[Consum
         await consumer.stop()
 
 
-async def measure(platform: Platform, count: int, workers: int, drain_s: float) -> list[Row]:
-    platform.up(workers)
+async def throughput(platform: Platform, count: int) -> tuple[int, float]:
+    """(requests applied, seconds): `count` submissions put on the worker's topic at once, and the
+    clock stopped when each has its first output on the events topic."""
     bootstrap = platform.bootstrap
-    await drain(bootstrap, drain_s)
     requests = [submitted(i) for i in range(count)]
     waiting = {request_id.encode() for request_id, _ in requests}
-    inputs = await ends(bootstrap, requests_topic(SERVICE))
     outputs = await consumer_from(await ends(bootstrap, events_topic(SERVICE)), bootstrap)
 
     def first_output(record: ConsumerRecord) -> bool:
@@ -85,12 +84,19 @@ async def measure(platform: Platform, count: int, workers: int, drain_s: float) 
             return True
         return False
 
-    usage = platform.usage("worker", "it").start()
     watching = asyncio.create_task(read(outputs, count, first_output, timeout_s=max(60.0, count / 20)))
     await send_all(bootstrap, requests_topic(SERVICE), [message for _, message in requests], batched=True)
-    applied, elapsed = await watching
+    return await watching
+
+
+async def measure(platform: Platform, count: int, workers: int, drain_s: float) -> list[Row]:
+    platform.up(workers)
+    await drain(platform.bootstrap, drain_s)
+    inputs = await ends(platform.bootstrap, requests_topic(SERVICE))
+    usage = platform.usage("worker", "it").start()
+    applied, elapsed = await throughput(platform, count)
     usage.stop()
-    raw, raw_s = await read(await consumer_from(inputs, bootstrap), count, lambda record: True, timeout_s=60)
+    raw, raw_s = await read(await consumer_from(inputs, platform.bootstrap), count, lambda record: True, timeout_s=60)
     rate = applied / elapsed
     unfinished = f"; only {applied:,} of {count:,} within {elapsed:.0f} s" if applied < count else ""
     return [Row(f"4. `{SERVICE}` worker: {count:,} request-submitted events → their outputs on "

@@ -14,7 +14,7 @@ from services.ops import replay
 from shared.db import create_tables, engine
 from shared.kafka import positions
 from shared.request_engine import state
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
 from shared.topics import SERVICES
 
 
@@ -30,9 +30,9 @@ SCHEMAS: dict[str, list[Callable[[Engine], None]]] = {
 }
 
 
-def migrate() -> None:
-    """Bring every service's database to the current schema, then exit."""
-    settings = get_settings()
+def migrate_all(settings: Settings, say: Callable[[str], None] = lambda line: None) -> None:
+    """Every service's database to the current schema, one after another: instances starting
+    together then find it ready rather than race to make it."""
     for name, steps in SCHEMAS.items():
         url = settings.database(name)
         db = engine(url)
@@ -41,4 +41,9 @@ def migrate() -> None:
                 step(db)
         finally:
             db.dispose()
-        typer.echo(f"{name:<12} {make_url(url).render_as_string(hide_password=True)}  up to date")
+        say(f"{name:<12} {make_url(url).render_as_string(hide_password=True)}  up to date")
+
+
+def migrate() -> None:
+    """Bring every service's database to the current schema, then exit."""
+    migrate_all(get_settings(), typer.echo)

@@ -1,5 +1,6 @@
 """`hps kafka …` and `hps up`: the broker and the whole platform on this machine."""
 
+import logging
 import socket
 import time
 from pathlib import Path
@@ -8,9 +9,11 @@ from typing import Annotated
 import httpx
 import typer
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from deploy.kafka_local import KafkaLaunchError, LocalKafka
 from services.cli.layout import counts, instances, members, services
+from services.cli.migrate import migrate_all
 from services.cli.supervisor import Child, Supervisor, python_module
 from shared.kafka import bus
 from shared.logging import configure
@@ -130,7 +133,9 @@ def up(scale: Annotated[str | None, typer.Option(
             typer.echo(f"Starting Kafka on {broker.bootstrap} …")
             broker.start()
         created = bus.ensure_topics(settings.bootstrap)
-    except (KafkaLaunchError, OSError) as exc:
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # each step is in the ledger's own log too
+        migrate_all(settings)
+    except (KafkaLaunchError, OSError, SQLAlchemyError) as exc:
         raise typer.Exit(_fail(str(exc)))
     children = [Child(i.name, python_module(i.service.module), env=i.env()) for i in instances(settings)]
     supervisor = Supervisor(children, Path(settings.state_dir) / "logs")
