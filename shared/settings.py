@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     kafka_bootstrap: str | None = None
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
+    # Nodes of the local Kafka: 1, or 3 for topics replicated three times (node i on the ports + 2 × (i − 1)).
+    kafka_brokers: Literal[1, 3] = 1
     # How long a producer waits for the broker's answer to a request, or for a topic's metadata.
     kafka_request_timeout_ms: int = Field(default=30_000, gt=0)
     database_url: str | None = None
@@ -89,7 +91,7 @@ class Settings(BaseSettings):
 
     @property
     def bootstrap(self) -> str:
-        return self.kafka_bootstrap or f"localhost:{self.kafka_port}"
+        return self.kafka_bootstrap or ",".join(f"localhost:{self.kafka_port + 2 * i}" for i in range(self.kafka_brokers))
 
     @model_validator(mode="after")
     def _apis_on_this_host_by_default(self) -> "Settings":

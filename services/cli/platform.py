@@ -11,7 +11,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from deploy.kafka_local import KafkaLaunchError, LocalKafka
+from deploy.kafka_local import SIZES, KafkaLaunchError, LocalKafka
 from services.cli.layout import counts, instances, members, services
 from services.cli.migrate import migrate_all
 from services.cli.supervisor import Child, Supervisor, python_module
@@ -22,15 +22,17 @@ from shared.topics import SERVICES
 
 HEALTHY_WITHIN_S = 120
 
-kafka = typer.Typer(help="The local Apache Kafka broker (KRaft, single node).", no_args_is_help=True)
+kafka = typer.Typer(help="The local Apache Kafka (KRaft): one broker, or a cluster of three.", no_args_is_help=True)
 
 
 def taken_ports(settings: Settings, broker: LocalKafka | None) -> list[str]:
     """Each port `hps up` needs that another process holds, with the setting that moves it."""
     wanted = [(i.port, i.name, i.service.setting) for i in instances(settings)]
     if broker and not broker.running():
-        wanted += [(settings.kafka_port, "Kafka", "HPS_KAFKA_PORT"),
-                   (settings.kafka_controller_port, "the Kafka controller", "HPS_KAFKA_CONTROLLER_PORT")]
+        for node in broker.nodes:
+            wanted += [(node.port, f"Kafka node {node.node_id}", "HPS_KAFKA_PORT"),
+                       (node.controller_port, f"the Kafka controller of node {node.node_id}",
+                        "HPS_KAFKA_CONTROLLER_PORT")]
     return [f"port {port} ({name}) is in use by another process; set {setting} to another port"
             for port, name, setting in wanted if not _free(settings.gateway_host, port)]
 
@@ -83,13 +85,27 @@ def await_healthy(settings: Settings, supervisor: Supervisor, timeout_s: float) 
 
 
 def local_broker(settings: Settings) -> LocalKafka:
-    return LocalKafka(settings.state_dir / "kafka", settings.kafka_port, settings.kafka_controller_port)
+    return LocalKafka(settings.state_dir / "kafka", settings.kafka_port, settings.kafka_controller_port,
+                      settings.kafka_brokers)
+
+
+Brokers = Annotated[int | None, typer.Option(
+    help="Nodes of the local Kafka: 1, or 3 for replicated topics (default HPS_KAFKA_BROKERS, else 1)")]
+
+
+def _settings(**overrides) -> Settings:
+    """The settings, with what the command line gave over the environment's."""
+    given = {name: value for name, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given) if given else get_settings()
+    except ValidationError as exc:
+        raise typer.Exit(_fail(str(exc))) from None
 
 
 @kafka.command()
-def start() -> None:
+def start(brokers: Brokers = None) -> None:
     """Start the local broker (downloads its jars from Maven Central the first time)."""
-    broker = local_broker(get_settings())
+    broker = local_broker(_settings(kafka_brokers=brokers))
     try:
         broker.start()
     except KafkaLaunchError as exc:
@@ -99,17 +115,20 @@ def start() -> None:
 
 @kafka.command()
 def stop() -> None:
-    """Stop the local broker, flushing its log to disk."""
-    local_broker(get_settings()).stop()
+    """Stop the local broker, or cluster, flushing its log to disk."""
+    for size in SIZES:
+        local_broker(_settings(kafka_brokers=size)).stop()
     typer.echo("Kafka is stopped")
 
 
 @kafka.command()
 def status() -> None:
-    """Whether the local broker runs and answers; exits 1 when it does not."""
-    broker = local_broker(get_settings())
-    if broker.running() and broker.answers():
-        typer.echo(f"Kafka is up at {broker.bootstrap} (pid {broker.pid()})")
+    """Whether the local broker, or cluster, runs and answers; exits 1 when it does not."""
+    running = [b for b in (local_broker(_settings(kafka_brokers=size)) for size in SIZES) if b.running()]
+    if running and running[0].answers():
+        broker = running[0]
+        pids = ", ".join(str(pid) for pid in broker.pids().values())
+        typer.echo(f"Kafka is up at {broker.bootstrap} (pid {pids})")
     else:
         typer.echo("Kafka is not running")
         raise typer.Exit(1)
@@ -117,12 +136,12 @@ def status() -> None:
 
 def up(scale: Annotated[str | None, typer.Option(
         help="Instances per service, e.g. hr=2,ledger=2 (default HPS_SCALE); gateway=N runs N gateway processes")]
-        = None) -> None:
+        = None, brokers: Brokers = None) -> None:
     """Run the whole platform in one process tree until Ctrl-C."""
+    settings = _settings(scale=scale, kafka_brokers=brokers)
     try:
-        settings = Settings(scale=scale) if scale else get_settings()
         counts(settings)
-    except (ValidationError, ValueError) as exc:
+    except ValueError as exc:
         raise typer.Exit(_fail(str(exc)))
     configure(settings.log_level)
     broker = None if settings.kafka_bootstrap else local_broker(settings)
@@ -139,6 +158,7 @@ def up(scale: Annotated[str | None, typer.Option(
         raise typer.Exit(_fail(str(exc)))
     children = [Child(i.name, python_module(i.service.module), env=i.env()) for i in instances(settings)]
     supervisor = Supervisor(children, Path(settings.state_dir) / "logs")
+    supervisor.env |= {"HPS_KAFKA_BOOTSTRAP": settings.bootstrap}  # every node, whatever the command line said
     try:
         supervisor.start_all()
         typer.echo("Waiting for every service to answer its health check …")

@@ -1,6 +1,7 @@
 """`hps up` on a fresh state directory: it says the platform is up only when every service is
 healthy; a consumer that ends takes its process down and `hps up` starts it again; a port in use
-stops it at once; Ctrl-C leaves nothing behind."""
+stops it at once; Ctrl-C leaves nothing behind. With `--scale` and `--brokers 3` it runs instances
+of services, on PostgreSQL, on a three-broker cluster whose topics are replicated three times."""
 
 import os
 import signal
@@ -11,9 +12,12 @@ import time
 from pathlib import Path
 
 import httpx
+from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType
 
 from deploy.kafka_local import port_open
-from tests.conftest import free_ports
+from shared.kafka import bus
+from tests.conftest import cluster_ports, free_ports, fresh_database
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -133,3 +137,43 @@ def test_hps_up_stops_at_once_naming_a_port_in_use_and_the_setting_that_moves_it
     assert f"port {ports['finance']} (ledger) is in use" in up.stderr and "HPS_FINANCE_PORT" in up.stderr, up.stderr
     assert time.monotonic() - started < 20, "it stops before starting anything"
     assert not port_open(ports["kafka"]) and processes_mentioning(env["HPS_STATE_DIR"]) == []
+
+
+def test_hps_up_runs_instances_of_services_on_postgres_and_a_three_broker_cluster(tmp_path):
+    env, ports = environment(tmp_path)
+    kafka, controller = cluster_ports(3)
+    env |= {"HPS_KAFKA_PORT": str(kafka), "HPS_KAFKA_CONTROLLER_PORT": str(controller)}
+    bootstrap = ",".join(f"localhost:{kafka + 2 * i}" for i in range(3))
+    with fresh_database() as url:
+        up = subprocess.Popen([sys.executable, "-m", "services.cli.main", "up", "--scale", "it=2,ledger=2",
+                               "--brokers", "3"], cwd=ROOT, env={**env, "HPS_DATABASE_URL": url},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            lines: list[str] = []
+            output = read_until(up, "Press Ctrl-C", lines, timeout_s=240)
+            assert f"Kafka       {bootstrap}  healthy" in output, output
+            for name in ("it", "ledger"):
+                assert any(line.startswith(name) and line.rstrip().endswith("healthy  ×2") for line in lines), output
+            # The second instances, 10 ports above the first, each with its share of the partitions.
+            for url_ in (f"http://127.0.0.1:{ports['workers'] + 1 + 10}/health",
+                         f"http://127.0.0.1:{ports['finance'] + 10}/health"):
+                assert httpx.get(url_, timeout=5).json()["status"] == "ok"
+            assert bus.group_members(bootstrap, ["hps-it", "hps-finance-ledger"]) == \
+                {"hps-it": 2, "hps-finance-ledger": 2}
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+            [described] = admin.describe_topics(["it.requests"])
+            configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, "it.requests")])
+            admin.close()
+            assert {len(p["replica_nodes"]) for p in described["partitions"]} == {3}
+            assert configs["topic"]["it.requests"]["min.insync.replicas"]["value"] == "2", configs
+            api = httpx.Client(base_url=f"http://127.0.0.1:{ports['gateway']}",
+                               headers={"Authorization": "Bearer dev-council"})
+            applied = api.post("/v1/requests", params={"wait": 20}, json={
+                "service": "it", "type": "account-setup", "description": "New starter", "cost_centre": "ASC-100",
+                "quantity": 1})
+            assert applied.status_code == 200 and applied.json()["state"] == "applied", applied.text
+        finally:
+            up.send_signal(signal.SIGINT)
+            rest, _ = up.communicate(timeout=120)
+    assert up.returncode == 0 and "every process of the platform has exited" in rest, rest
+    assert processes_mentioning(env["HPS_STATE_DIR"]) == []
