@@ -5,13 +5,13 @@ BIN := $(VENV)/bin
 # Every process of the suite, services started as subprocesses included, writes its data here.
 export COVERAGE_FILE := $(CURDIR)/.coverage
 
-.PHONY: run test coverage fuzz mutate bench install kafka-jars test-prerequisites clean
+.PHONY: run test coverage fuzz mutate bench install kafka-jars manifest-tools test-prerequisites clean
 
 run: install kafka-jars
 	$(BIN)/hps up
 
 # The whole suite under coverage; fails if a money or reliability module falls below its floor.
-test: install kafka-jars test-prerequisites
+test: install kafka-jars test-prerequisites manifest-tools
 	rm -f .coverage .coverage.*
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage combine -q
@@ -53,6 +53,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[test]"
 	touch $@
+
+# The validators and schemas of tests/unit/test_deploy_manifests.py (kubeconform, kustomize, the
+# Kubernetes, Strimzi, KEDA and Compose schemas), pinned; once per machine, then returns at once.
+manifest-tools: install
+	bash deploy/install-manifest-tools.sh
 
 kafka-jars: install
 	$(BIN)/python -c "from deploy.kafka_local import install_jars; print('Kafka jars in', install_jars())"

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import httpx
 import typer
+from kafka.errors import KafkaError
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -114,6 +115,18 @@ def start(brokers: Brokers = None) -> None:
 
 
 @kafka.command()
+def topics() -> None:
+    """Create the platform's topics that do not exist yet on HPS_KAFKA_BOOTSTRAP (else the local
+    broker): replicated three times on a cluster of three brokers or more."""
+    settings = get_settings()
+    try:
+        created = bus.ensure_topics(settings.bootstrap)
+    except KafkaError as exc:
+        raise typer.Exit(_fail(f"Kafka at {settings.bootstrap} did not answer: {exc}")) from None
+    _topics(created)
+
+
+@kafka.command()
 def stop() -> None:
     """Stop the local broker, or cluster, flushing its log to disk."""
     for size in SIZES:
@@ -177,7 +190,7 @@ def up(scale: Annotated[str | None, typer.Option(
 def _report(settings: Settings, broker: LocalKafka | None, created: list[str]) -> None:
     where = "local broker, data in " + str(broker.home / "data") if broker else "external broker"
     typer.echo(f"Kafka       {settings.bootstrap}  healthy ({where})")
-    typer.echo(f"Topics      {len(created)} created, all {len(bus.TOPICS)} declared topics present")
+    _topics(created)
     scale = counts(settings)
     for s in services(settings):
         times = f"  ×{scale[s.name]}" if scale[s.name] > 1 else ""
@@ -186,6 +199,10 @@ def _report(settings: Settings, broker: LocalKafka | None, created: list[str]) -
     typer.echo(f"Health      /health and /metrics on the gateway, ledger and ops; workers: {ports}")
     typer.echo(f"Logs        {Path(settings.state_dir, 'logs').resolve()}")
     typer.echo("The platform is up. Press Ctrl-C to stop it.")
+
+
+def _topics(created: list[str]) -> None:
+    typer.echo(f"Topics      {len(created)} created, all {len(bus.TOPICS)} declared topics present")
 
 
 def _fail(message: str) -> int:

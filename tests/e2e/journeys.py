@@ -19,7 +19,7 @@ from shared.topics import SERVICES, events_topic
 from tests.e2e.kafka_reading import events_of, read_all
 from tests.e2e.platform import Client
 
-PERIOD = "2034-05"  # the month these requests are charged to: nothing else charges it
+PERIOD = "2034-05"  # the month a run's requests are charged to, unless it names its own: nothing else charges it
 # How long one request may take from submission to completion, kills included: a killed consumer's
 # partitions wait out its session (about ten seconds) before the group hands them on.
 JOURNEY_S = 90
@@ -80,6 +80,7 @@ class Journey:
     shown_after_s: float | None = None  # from the 202 until the partner could read the request
     retries: Counter = field(default_factory=Counter)  # per call: repeated after a transport error or a 503
     began: float = field(default_factory=time.monotonic)
+    period: str = PERIOD  # the month its charge is for
 
     @property
     def amount(self) -> Decimal:
@@ -93,6 +94,7 @@ class Run:
     journeys: list[Journey] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    period: str = PERIOD  # a month of the run's own: the checks compare the whole month with its journeys
 
     def fail(self, what: str) -> None:
         with self.lock:
@@ -155,7 +157,7 @@ def carry(platform, journey: Journey) -> None:
         answered = time.monotonic()
 
         for action, before, after in STEPS:
-            fields = {**journey.delivered, "period": PERIOD} if action == "complete" else {}
+            fields = {**journey.delivered, "period": journey.period} if action == "complete" else {}
             moved = False  # a 202 means the command is on Kafka: from then on it is only a matter of waiting
             while True:
                 view = status_of(partner, journey, deadline)
@@ -184,7 +186,7 @@ def carry(platform, journey: Journey) -> None:
 def new_journey(run: Run, rng: random.Random) -> Journey:
     priced = rng.choice(MENU)
     journey = Journey(rng.choice(list(PARTNERS)), priced, f"journey-{uuid.UUID(int=rng.getrandbits(128))}",
-                      priced.measure(rng))
+                      priced.measure(rng), period=run.period)
     with run.lock:
         run.journeys.append(journey)
     return journey
@@ -206,13 +208,13 @@ def desk(platform, run: Run, rng: random.Random, until: float) -> None:
         pass
 
 
-def drafts(platform) -> dict[str, dict]:
-    """Each tenant's draft statement for the test's month, from the finance API."""
+def drafts(platform, period: str) -> dict[str, dict]:
+    """Each tenant's draft statement for `period`, from the finance API."""
     finance = Client(platform.url, "dev-finance")
     try:
         found = {}
         for tenant in PARTNERS:
-            answer = patiently(f"preview {tenant}", partial(finance.http.get, f"/v1/finance/periods/{PERIOD}/preview",
+            answer = patiently(f"preview {tenant}", partial(finance.http.get, f"/v1/finance/periods/{period}/preview",
                                                             params={"tenant": tenant}), time.monotonic() + 30)
             assert answer.status_code == 200, answer.text
             [found[tenant]] = answer.json()["statements"]
@@ -259,7 +261,7 @@ def verify(platform, run: Run) -> tuple[dict, dict, int]:
         expected[journey.tenant] += journey.amount
     deadline = time.monotonic() + SETTLE_S
     while True:
-        statements = drafts(platform)
+        statements = drafts(platform, run.period)
         posted = sum(sum(charged_requests(draft).values()) for draft in statements.values())
         if posted >= len(ours):
             break
