@@ -82,24 +82,40 @@ def kafka_bootstrap(tmp_path_factory):
             bus.ensure_topics(bootstrap)
             yield bootstrap
     else:
-        broker = LocalKafka(tmp_path_factory.mktemp("kafka"), *free_ports(2))
-        broker.start()
-        try:
-            bus.ensure_topics(broker.bootstrap)
+        with local_kafka(tmp_path_factory.mktemp("kafka")) as broker:
             yield broker.bootstrap
-        finally:
-            broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(tmp_path_factory):
+    """A three-node cluster apart from the session's broker, for the tests that kill nodes: each
+    starts again what it killed."""
+    with local_kafka(tmp_path_factory.mktemp("cluster"), brokers=3) as cluster:
+        yield cluster
 
 
 @contextmanager
-def fresh_database() -> Iterator[str]:
-    """A new database on a real PostgreSQL, dropped afterwards: HPS_TEST_DATABASE_URL's server if
-    set, else the machine's packaged cluster, started (and installed) by deploy/postgres-local.sh."""
+def local_kafka(home: Path, brokers: int = 1) -> Iterator[LocalKafka]:
+    """A local broker, or cluster, on free ports, with the platform's topics; stopped on exit."""
+    kafka = LocalKafka(home, *(free_ports(2) if brokers == 1 else cluster_ports(brokers)), brokers=brokers)
+    kafka.start()
+    try:
+        bus.ensure_topics(kafka.bootstrap)
+        yield kafka
+    finally:
+        kafka.stop()
+
+
+@contextmanager
+def fresh_database(server_url: str | None = None) -> Iterator[str]:
+    """A new database on a real PostgreSQL, dropped afterwards: on the server of `server_url` if
+    given, else HPS_TEST_DATABASE_URL's, else the machine's packaged cluster, started (and
+    installed) by deploy/postgres-local.sh."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
     name = f"hps_test_{uuid.uuid4().hex[:8]}"
-    if base := os.environ.get("HPS_TEST_DATABASE_URL"):
+    if base := server_url or os.environ.get("HPS_TEST_DATABASE_URL"):
         admin = make_url(base)
     else:
         script = Path(__file__).resolve().parents[1] / "deploy" / "postgres-local.sh"

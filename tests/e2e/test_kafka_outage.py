@@ -16,7 +16,7 @@ from shared.events import EventCodec
 from shared.kafka import bus
 from shared.tenants import Registry
 from shared.topics import DEAD_LETTERS, SHARED_COSTS, requests_topic
-from tests.conftest import free_ports
+from tests.conftest import free_ports, local_kafka
 from tests.e2e.kafka_reading import read_all, submitted_events
 from tests.e2e.platform import Client, Platform
 
@@ -25,13 +25,8 @@ codec = EventCodec(Registry.load())
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory) -> Iterator[LocalKafka]:
-    kafka = LocalKafka(tmp_path_factory.mktemp("kafka"), *free_ports(2))
-    kafka.start()
-    try:
-        bus.ensure_topics(kafka.bootstrap)
+    with local_kafka(tmp_path_factory.mktemp("kafka")) as kafka:
         yield kafka
-    finally:
-        kafka.stop()
 
 
 @pytest.fixture(scope="module")

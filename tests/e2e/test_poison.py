@@ -1,5 +1,5 @@
-"""No input stops the ledger: what the API refuses with a 422 is, put on a topic by other means, a
-dead letter with its reason, and the ledger goes on posting what follows, on PostgreSQL."""
+"""No input stops the ledger or the read model: what the API refuses with a 422 is, put on a topic
+by other means, a dead letter with its reason, and each goes on with what follows, on PostgreSQL."""
 
 import json
 import time
@@ -7,15 +7,20 @@ import uuid
 
 import httpx
 import pytest
+from aiokafka import TopicPartition
 
 from shared.contracts import ChargeRecorded, SharedCostRecorded
+from shared.db import engine
 from shared.events import EventCodec
+from shared.kafka.positions import Positions
+from shared.settings import Settings
 from shared.tenants import Registry
-from shared.topics import CHARGES, DEAD_LETTERS, FINANCE_REFUSALS, SHARED_COSTS
+from shared.topics import CHARGES, DEAD_LETTERS, FINANCE_REFUSALS, SHARED_COSTS, events_topic
 from tests.e2e.kafka_reading import read_until
 
 codec = EventCodec(Registry.load())
 PERIOD = "2033-02"  # this module's own month: nothing else charges it
+GATEWAY_GROUP = Settings.model_fields["gateway_group"].default
 
 
 def charge(description: str = "Laptop", period: str = PERIOD) -> tuple[bytes, bytes, list]:
@@ -131,3 +136,27 @@ async def test_poisoned_messages_become_dead_letters_and_the_ledger_goes_on(plat
     assert health["status"] == "ok"
     [engine] = health["consumers"]
     assert engine["name"] == "recharge-engine" and engine["dead_lettered"] >= len(poisons) and engine["state"] == "running"
+
+
+async def test_an_event_the_read_model_cannot_read_is_a_dead_letter_and_passed_for_good(platform, as_, postgres_url):
+    partition, offset = await platform.produce(events_topic("it"), f"garbage {uuid.uuid4()}".encode(), b"garbage")
+
+    def ours(messages) -> list[str]:
+        return [dict(m.headers)["hps_dlq_reason"].decode() for m in messages
+                if (dict(m.headers).get("hps_dlq_topic"), dict(m.headers).get("hps_dlq_offset")) ==
+                (events_topic("it").encode(), str(offset).encode())]
+
+    [reason] = ours(await read_until(platform.bootstrap, DEAD_LETTERS, ours))
+    assert "not JSON" in reason
+    # Passed in the read model's own positions, once its dead letter is sent: a restart does not refuse it again.
+    positions, tp = Positions(engine(postgres_url), GATEWAY_GROUP, from_start=True), TopicPartition(
+        events_topic("it"), partition)
+    deadline = time.monotonic() + 30
+    while positions.resume_at([tp])[tp] <= offset:
+        assert time.monotonic() < deadline, positions.resume_at([tp])
+        time.sleep(0.3)
+    positions.engine.dispose()
+    # And it goes on: a request submitted after it is shown.
+    council = as_("dev-council")
+    request_id = council.submit("it", "account-setup", quantity=1).json()["request_id"]
+    council.await_status(request_id, "submitted")

@@ -7,7 +7,7 @@ and charges post:
 - a second instance of a worker and of the ledger join their groups under load, then one of each
   is SIGKILLed: the groups rebalance, and nothing is lost, doubled or applied out of order.
 
-HPS_SCALE_SECONDS sets how long requests flow in each test (default 30)."""
+HPS_SCALE_SECONDS sets how long requests flow in each test (default 24)."""
 
 import os
 import random
@@ -17,38 +17,26 @@ from collections import Counter
 import pytest
 
 from deploy.kafka_local import LocalKafka
-from shared.kafka import bus
 from shared.topics import BY_NAME, CHARGES, SERVICES, requests_topic
-from tests.conftest import cluster_ports, free_ports, fresh_database
+from tests.conftest import free_ports, fresh_database
 from tests.e2e.conftest import FAST_IT_SLA
 from tests.e2e.journeys import JOURNEY_S, Run, desks, finish, verify
 from tests.e2e.platform import Platform
 
-SECONDS = float(os.environ.get("HPS_SCALE_SECONDS", "30"))
+SECONDS = float(os.environ.get("HPS_SCALE_SECONDS", "24"))
 DESKS = 3
 BUSY = (*(requests_topic(s) for s in SERVICES), CHARGES)  # the topics every journey writes to
 LIMIT_S = int(SECONDS + JOURNEY_S + 120)
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    kafka = LocalKafka(tmp_path_factory.mktemp("cluster"), *cluster_ports(3), brokers=3)
-    kafka.start()
-    try:
-        bus.ensure_topics(kafka.bootstrap)
-        yield kafka
-    finally:
-        kafka.stop()
-
-
-@pytest.fixture(scope="module")
-def platform(cluster, tmp_path_factory):
+def platform(kafka_cluster, tmp_path_factory):
     """One instance of every service, on the cluster and a database of this module's own."""
     state = tmp_path_factory.mktemp("scaled")
     (state / "catalogues").mkdir()
     (state / "catalogues" / "it.yaml").write_text(FAST_IT_SLA)
     with fresh_database() as url:
-        running = Platform(cluster.bootstrap, state, *free_ports(3),
+        running = Platform(kafka_cluster.bootstrap, state, *free_ports(3),
                            {"HPS_CATALOGUE_DIR": str(state / "catalogues"), "HPS_DATABASE_URL": url})
         running.start_all()
         try:
@@ -64,7 +52,8 @@ def busiest_leader(cluster: LocalKafka) -> int:
 
 
 @pytest.mark.timeout(LIMIT_S)
-def test_the_leader_of_the_busiest_partitions_dies_and_two_brokers_carry_on(cluster, platform):
+def test_the_leader_of_the_busiest_partitions_dies_and_two_brokers_carry_on(kafka_cluster, platform):
+    cluster = kafka_cluster
     run, rng = Run(period="2034-06"), random.Random()
     started = desks(platform, run, rng, DESKS, SECONDS)
     time.sleep(SECONDS / 3)

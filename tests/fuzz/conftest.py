@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fuzz.harness import Prober, fresh_database, running_apis
+from tests.conftest import fresh_database
+from tests.fuzz.harness import Prober, running_apis
 
 PROBER = pytest.StashKey[Prober]()
 HERE = Path(__file__).parent

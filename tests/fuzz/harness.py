@@ -40,26 +40,6 @@ NOT_SENDABLE = "not sendable"
 
 
 @contextmanager
-def fresh_database(server_url: str):
-    """A database of its own on the server of `server_url`: what the fuzzer writes (closed periods,
-    idempotency keys) reaches no other test."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    url = make_url(server_url)
-    name = f"hps_fuzz_{uuid.uuid4().hex[:8]}"
-    server = create_engine(url, isolation_level="AUTOCOMMIT")
-    with server.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with server.connect() as c:
-            c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        server.dispose()
-
-
-@contextmanager
 def running_apis(bootstrap: str, database_url: str, state_dir: Path):
     """The gateway, the finance ledger and ops, healthy; stopped on exit."""
     platform = Platform(bootstrap, state_dir, *free_ports(3), {

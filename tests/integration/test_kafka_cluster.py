@@ -14,20 +14,8 @@ from kafka.admin import NewTopic
 
 from deploy.kafka_local import LocalKafka
 from shared.kafka import bus
-from tests.conftest import cluster_ports
 
 PARTITIONS = 3
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    # The module's own cluster on free ports: killing a node of a shared one would pull it from under others.
-    kafka = LocalKafka(tmp_path_factory.mktemp("cluster"), *cluster_ports(3), brokers=3)
-    kafka.start()
-    try:
-        yield kafka
-    finally:
-        kafka.stop()
 
 
 def create_topic(bootstrap: str, name: str) -> None:
@@ -70,7 +58,8 @@ async def read(consumer: AIOKafkaConsumer, expected: int) -> list[bytes]:
 
 
 @pytest.mark.timeout(90, func_only=True)
-async def test_the_leader_of_a_partition_dies_and_two_nodes_carry_on(cluster):
+async def test_the_leader_of_a_partition_dies_and_two_nodes_carry_on(kafka_cluster):
+    cluster = kafka_cluster
     assert cluster.node_ids() == [1, 2, 3] and len(cluster.bootstrap.split(",")) == 3
 
     # A topic with a copy on every node; a write is acknowledged once two copies hold it.
