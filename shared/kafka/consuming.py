@@ -143,6 +143,9 @@ class Runner:
 
     async def _guarded(self, messages: list[ConsumerRecord]) -> None:
         """Handle `messages`; a message's own fault becomes its dead letter."""
+        if self.positions and not (messages := await self._until_done(
+                lambda: asyncio.to_thread(self.positions.unhandled, messages))):
+            return
         try:
             refused = await self._until_done(lambda: self.handle(messages)) or []
         except Superseded as exc:  # rolled back: the partition's new owner handles these messages

@@ -58,12 +58,23 @@ class Positions:
 
     def resume_at(self, assigned: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
         """Where each assigned partition resumes; one absent from the answer keeps the group's offset."""
-        p = positions.c
-        with self.engine.connect() as c:
-            stored = {(r.topic, r.partition): r.next_offset
-                      for r in c.execute(select(p.topic, p.partition, p.next_offset).where(p.group_id == self.group))}
+        stored = self._stored()
         resume = {tp: stored.get((tp.topic, tp.partition), 0 if self.from_start else None) for tp in assigned}
         return {tp: offset for tp, offset in resume.items() if offset is not None}
+
+    def unhandled(self, messages: Sequence[ConsumerRecord]) -> list[ConsumerRecord]:
+        """Those of `messages` at or past where the group stands. aiokafka starts fetching a newly
+        assigned partition from the group's committed offset while the rebalance listener is still
+        reading the stored position, so a fetch may begin with messages handled already: handled
+        again on newer state, their outputs would be published and then rolled back with the rest."""
+        stored = self._stored()
+        return [m for m in messages if m.offset >= stored.get((m.topic, m.partition), 0)]
+
+    def _stored(self) -> dict[tuple[str, int], int]:
+        p = positions.c
+        with self.engine.connect() as c:
+            return {(r.topic, r.partition): r.next_offset
+                    for r in c.execute(select(p.topic, p.partition, p.next_offset).where(p.group_id == self.group))}
 
     def advance(self, c: Connection, covered: Mapping[tuple[str, int], tuple[int, int]]) -> None:
         """In the transaction that wrote what the messages `covered` made: move each partition past them."""

@@ -56,6 +56,14 @@ class PositionsContract:
         positions.passed(records(A, 0))  # behind the position: its owner passed it long ago
         assert positions.resume_at([A]) == {A: 3}
 
+    def test_a_fetch_begun_at_an_older_offset_is_trimmed_to_what_is_unhandled(self, db, positions):
+        self.write(db, positions, 1, records(A, 0, 1, 2))
+        # Fetched from the group's committed offset (1) before the stored position (3) was known.
+        fetched = records(A, 1, 2, 3, 4) + records(B, 0)
+        assert [(m.partition, m.offset) for m in positions.unhandled(fetched)] == [(0, 3), (0, 4), (1, 0)]
+        self.write(db, positions, 2, positions.unhandled(fetched))  # and what is left passes the fence
+        assert positions.resume_at([A, B]) == {A: 5, B: 1}
+
     def test_a_batch_passes_what_comes_before_its_first_refusal(self):
         batch = records(A, 10, 11, 12, 13)
         assert handled(batch, [batch[2]]) == {("it.requests", 0): (10, 12)}
