@@ -19,7 +19,7 @@ class Settings(BaseSettings):
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     # Nodes of the local Kafka: 1, or 3 for topics replicated three times (node i on the ports + 2 × (i − 1)).
-    kafka_brokers: Literal[1, 3] = 1
+    kafka_brokers: int = 1
     # How long a producer waits for the broker's answer to a request, or for a topic's metadata.
     kafka_request_timeout_ms: int = Field(default=30_000, gt=0)
     database_url: str | None = None
@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_separated(cls, value):
         return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
+
+    @field_validator("kafka_brokers")
+    @classmethod
+    def _one_or_three(cls, value: int) -> int:
+        if value not in (1, 3):
+            raise ValueError("the local Kafka runs 1 broker, or 3 for replicated topics")
+        return value
 
     @field_validator("scale", mode="before")
     @classmethod
