@@ -82,7 +82,7 @@ async def stage(name: str, platform: Platform, args: argparse.Namespace) -> list
         case "workers":
             return await workers.measure(platform, args.submits, args.gateway_workers, args.drain_s)
         case "scaling":
-            return await scaling.measure(platform, args.submits, args.charges, args.drain_s)
+            return await scaling.measure(platform, args.submits, args.charges, args.gateway_workers, args.drain_s)
         case "producer":
             return await producing.measure(platform, args.events)
         case "ledger":

@@ -84,7 +84,7 @@ class Platform:
         """`hps up` with this many gateway processes (HPS_GATEWAY_WORKERS), and instances of the
         services in `scale` (HPS_SCALE), on a new database and new ports; returns once every
         service, and every gateway process, answers its health check."""
-        scale = scale or {}
+        scale = {name: count for name, count in (scale or {}).items() if count > 1}  # one of each is the default
         if self.hps_up and (self.gateway_workers, self.scale) == (gateway_workers, scale):
             return
         self.down()

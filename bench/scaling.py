@@ -43,11 +43,11 @@ async def posted(platform: Platform, charges: int) -> tuple[int, float]:
         await asyncio.gather(producer.stop(), probe.stop(), admin.close())
 
 
-async def measure(platform: Platform, submits: int, charges: int, drain_s: float) -> list[Row]:
+async def measure(platform: Platform, submits: int, charges: int, gateway_workers: int, drain_s: float) -> list[Row]:
     rates: dict[str, list[float]] = {"worker": [], "ledger": []}
     busiest: dict[str, list[str]] = {"worker": [], "ledger": []}
     for n in INSTANCES:
-        platform.up(1, {"it": n, "ledger": n})
+        platform.up(gateway_workers, {"it": n, "ledger": n})  # one of each: the platform of stages 2 and 4
         for part, run, item in (("worker", lambda: workers.throughput(platform, submits), "request"),
                                 ("ledger", lambda: posted(platform, charges), "charge")):
             await drain(platform.bootstrap, drain_s)

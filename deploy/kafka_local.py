@@ -191,6 +191,11 @@ class LocalKafka:
                 return p["leader_id"]
         raise ValueError(f"topic {topic} has no partition {partition} (error code {described['error_code']})")
 
+    def in_sync(self, topic: str) -> list[set[int]]:
+        """Each partition's in-sync replicas (node ids), in partition order."""
+        described = self._ask(lambda admin: admin.describe_topics([topic])[0])
+        return [set(p["isr_nodes"]) for p in sorted(described["partitions"], key=lambda p: p["partition_index"])]
+
     def _node(self, node_id: int) -> Node:
         if node_id not in self.node_ids():
             raise ValueError(f"no node {node_id}: the nodes are {self.node_ids()}")

@@ -3,7 +3,7 @@ the gateway are SIGKILLed at random and started again at once, as a supervisor w
 poisoned charge is slipped onto the ledger's topic. Afterwards every request the gateway accepted
 was applied once and charged once, and every tenant's statement for the month adds up to the penny.
 
-HPS_CHAOS_SECONDS sets how long the processes are killed for (default 30), HPS_CHAOS_SEED replays
+HPS_CHAOS_SECONDS sets how long the processes are killed for (default 20), HPS_CHAOS_SEED replays
 one run's choices, HPS_CHAOS_CLIENTS sets how many partners' desks submit at once (default 4)."""
 
 import asyncio
@@ -39,7 +39,7 @@ from tests.e2e.journeys import (
 )
 from tests.e2e.kafka_reading import read_until
 
-SECONDS = float(os.environ.get("HPS_CHAOS_SECONDS", "30"))
+SECONDS = float(os.environ.get("HPS_CHAOS_SECONDS", "20"))
 SEED = int(os.environ.get("HPS_CHAOS_SEED") or random.SystemRandom().randrange(2**32))
 CLIENTS = int(os.environ.get("HPS_CHAOS_CLIENTS", "4"))
 MAX_GAP_S = 8  # at most this long between kills

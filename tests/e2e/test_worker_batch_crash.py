@@ -8,7 +8,7 @@ from collections import defaultdict
 import pytest
 
 from shared.topics import events_topic
-from tests.e2e.kafka_reading import codec, read_all
+from tests.e2e.kafka_reading import events_of, read_all
 
 STEPS = ("accept", "start", "complete")
 REQUESTS = 30
@@ -57,8 +57,7 @@ async def test_a_worker_killed_mid_batch_applies_each_change_once_and_in_order(p
     # On the topic: the batch published before the kill came again, with the same ids and content;
     # in each request's partition its versions never go back.
     versions, bodies, republished = defaultdict(list), {}, 0
-    for message in await read_all(platform.bootstrap, events_topic("it")):
-        event = codec.decode(message.value, message.headers)
+    for event in events_of(await read_all(platform.bootstrap, events_topic("it"))):
         if event.subject in ids and event.type.endswith("request.changed"):
             versions[event.subject].append(event.data["version"])
             body = json.dumps(event.data, sort_keys=True)
