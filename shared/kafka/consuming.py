@@ -99,6 +99,7 @@ class Runner:
         self.log = log.bind(consumer=name)
         self.between_fetches = asyncio.Event()
         self.between_fetches.set()
+        self.rewound: set[TopicPartition] = set()  # partitions sent back to their stored position in this fetch
 
     async def run(self, stopping: asyncio.Event) -> None:
         p = self.progress
@@ -122,7 +123,9 @@ class Runner:
                 finally:
                     self.between_fetches.set()
                 if self.commit:
-                    await self._commit({tp: messages[-1].offset + 1 for tp, messages in batches.items()})
+                    await self._commit({tp: messages[-1].offset + 1 for tp, messages in batches.items()
+                                        if tp not in self.rewound})
+                self.rewound.clear()
                 p.busy_since, p.last_progress_at = None, time.time()
                 faults.reach("consumer-ends")
             p.state = "stopped"
@@ -148,8 +151,12 @@ class Runner:
             return
         try:
             refused = await self._until_done(lambda: self.handle(messages)) or []
-        except Superseded as exc:  # rolled back: the partition's new owner handles these messages
+        except Superseded as exc:  # rolled back: read on from where the database says, whoever moved it
             self.log.warning("partition_taken_over", error=str(exc))
+            tp = TopicPartition(messages[0].topic, messages[0].partition)
+            resume = await self._until_done(lambda: asyncio.to_thread(self.positions.resume_at, [tp]))
+            self.consumer.seek(tp, resume[tp])
+            self.rewound.add(tp)
             return
         except Exception as exc:
             if len(messages) > 1:  # which one? each on its own, in order
@@ -187,12 +194,12 @@ class Runner:
         self.log.warning("dead_letter", reason=reason[:500], topic=message.topic, partition=message.partition,
                          offset=message.offset)
 
-        async def record() -> None:
-            if self.positions:
-                await asyncio.to_thread(self.positions.passed, [message])
+        async def record() -> None:  # sent, then passed: a crash between sends the dead letter again, never loses it
             if self.dead_letters:  # None: a dead letter that cannot be read is logged; sending it back would loop
                 await bus.send_dead_letter(self.dead_letters, reason, message.topic, message.partition,
                                            message.offset, message.key, message.value, message.headers)
+            if self.positions:
+                await asyncio.to_thread(self.positions.passed, [message])
 
         await self._until_done(record)
 
@@ -210,7 +217,13 @@ class _Handover(ConsumerRebalanceListener):
     async def on_partitions_assigned(self, assigned) -> None:
         self.runner.log.info("partitions_assigned", partitions=sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
         if positions := self.runner.positions:
-            # Retried until the database answers: a partition resumed anywhere else would be handled wrongly.
-            resume = await self.runner._until_done(lambda: asyncio.to_thread(positions.resume_at, assigned))
-            for tp, offset in resume.items():
-                self.runner.consumer.seek(tp, offset)
+            # Nothing fetched meanwhile from the group's committed offset; retried until the database
+            # answers: a partition resumed anywhere else would be handled wrongly.
+            consumer = self.runner.consumer
+            consumer.pause(*assigned)
+            try:
+                resume = await self.runner._until_done(lambda: asyncio.to_thread(positions.resume_at, assigned))
+                for tp, offset in resume.items():
+                    consumer.seek(tp, offset)
+            finally:
+                consumer.resume(*assigned)
