@@ -155,9 +155,9 @@ def test_hps_up_runs_instances_of_services_on_postgres_and_a_three_broker_cluste
             for name in ("it", "ledger"):
                 assert any(line.startswith(name) and line.rstrip().endswith("healthy  ×2") for line in lines), output
             # The second instances, 10 ports above the first, each with its share of the partitions.
-            for url_ in (f"http://127.0.0.1:{ports['workers'] + 1 + 10}/health",
+            for health in (f"http://127.0.0.1:{ports['workers'] + 1 + 10}/health",
                          f"http://127.0.0.1:{ports['finance'] + 10}/health"):
-                assert httpx.get(url_, timeout=5).json()["status"] == "ok"
+                assert httpx.get(health, timeout=5).json()["status"] == "ok"
             assert bus.group_members(bootstrap, ["hps-it", "hps-finance-ledger"]) == \
                 {"hps-it": 2, "hps-finance-ledger": 2}
             admin = KafkaAdminClient(bootstrap_servers=bootstrap)
