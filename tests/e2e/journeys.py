@@ -95,6 +95,7 @@ class Run:
     failures: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     period: str = PERIOD  # a month of the run's own: the checks compare the whole month with its journeys
+    menu: tuple[Priced, ...] = MENU  # what the desks ask for
 
     def fail(self, what: str) -> None:
         with self.lock:
@@ -184,7 +185,7 @@ def carry(platform, journey: Journey) -> None:
 
 
 def new_journey(run: Run, rng: random.Random) -> Journey:
-    priced = rng.choice(MENU)
+    priced = rng.choice(run.menu)
     journey = Journey(rng.choice(list(PARTNERS)), priced, f"journey-{uuid.UUID(int=rng.getrandbits(128))}",
                       priced.measure(rng), period=run.period)
     with run.lock:
