@@ -23,13 +23,26 @@ class Settings(BaseSettings):
     # How long a producer waits for the broker's answer to a request, or for a topic's metadata.
     kafka_request_timeout_ms: int = Field(default=30_000, gt=0)
     database_url: str | None = None
+    # The role migrations run as, owner of every table; HPS_DATABASE_URL is then the application
+    # role, which may read and append but not rewrite (docs/security.md). Unset: one role for both.
+    database_owner_url: str | None = None
     tenants_file: Path | None = None
     # A folder of <service>.yaml catalogues that replace the shipped ones.
     catalogue_dir: Path | None = None
     log_level: str = "INFO"
     # Bearer tokens of the partner API; unset means the development tokens shipped with it.
     tokens_file: Path | None = None
+    # The partners' identity providers (OIDC issuers) and how their claims map to tenant and role.
+    identity_file: Path | None = None
+    # Requests one caller (token, or address without one) may make to the gateway, e.g. "50/second;2000/minute".
+    rate_limit: str = "50/second;2000/minute"
+    # The Ed25519 private key (PEM) issued statements are signed with; unset in development, one
+    # is made in the state dir on first use.
+    statement_signing_key: Path | None = None
     gateway_host: str = "127.0.0.1"
+    # Where the processes behind the gateway listen (the ledger and ops APIs, workers' /metrics);
+    # loopback unless a deployment puts them on other hosts.
+    internal_host: str = "127.0.0.1"
     gateway_port: int = 8000
     # Gateway processes sharing gateway_port (uvicorn's supervisor); see docs/benchmarks.md for how many.
     gateway_workers: int = Field(default=1, ge=1, le=64)

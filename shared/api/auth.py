@@ -63,6 +63,7 @@ async def principal(request: Request,
     who = request.app.state.tokens.get(credentials.credentials)
     if who is None:
         raise ApiError(401, "unauthorized", "unknown or expired token")
+    request.state.principal = who  # for the audit trail
     return who
 
 
