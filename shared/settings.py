@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     finance_port: int = 8001
     # The operations dashboard and its API.
     ops_port: int = 8002
-    # Where the gateway reaches those two; unset, on gateway_host at their ports (as `hps up` runs them).
+    # Where the gateway reaches those two; unset, on internal_host at their ports (as `hps up` runs them).
     finance_url: str | None = None
     ops_url: str | None = None
     # Where a worker without an HTTP app serves /metrics; `hps up` gives the workers the ports
@@ -115,8 +115,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _apis_on_this_host_by_default(self) -> "Settings":
-        self.finance_url = self.finance_url or f"http://{self.gateway_host}:{self.finance_port}"
-        self.ops_url = self.ops_url or f"http://{self.gateway_host}:{self.ops_port}"
+        self.finance_url = self.finance_url or f"http://{self.internal_host}:{self.finance_port}"
+        self.ops_url = self.ops_url or f"http://{self.internal_host}:{self.ops_port}"
         return self
 
     def database(self, name: str) -> str:

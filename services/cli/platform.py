@@ -35,7 +35,12 @@ def taken_ports(settings: Settings, broker: LocalKafka | None) -> list[str]:
                        (node.controller_port, f"the Kafka controller of node {node.node_id}",
                         "HPS_KAFKA_CONTROLLER_PORT")]
     return [f"port {port} ({name}) is in use by another process; set {setting} to another port"
-            for port, name, setting in wanted if not _free(settings.gateway_host, port)]
+            for port, name, setting in wanted if not _free(listening_on(settings, name), port)]
+
+
+def listening_on(settings: Settings, name: str) -> str:
+    """The gateway faces the partners; everything else listens on the internal host."""
+    return settings.gateway_host if name.startswith("gateway") else settings.internal_host
 
 
 def _free(host: str, port: int) -> bool:
@@ -51,7 +56,7 @@ def _free(host: str, port: int) -> bool:
 def await_healthy(settings: Settings, supervisor: Supervisor, timeout_s: float) -> str | None:
     """Wait until every instance answers 200 on /health and every consumer group has all its
     instances as members, settled; else why not (None when all are up)."""
-    pending = {i.name: f"http://{settings.gateway_host}:{i.port}/health" for i in instances(settings)}
+    pending = {i.name: f"http://{listening_on(settings, i.name)}:{i.port}/health" for i in instances(settings)}
     children = {c.name: c for c in supervisor.children}
     groups = members(settings)
     deadline = time.monotonic() + timeout_s

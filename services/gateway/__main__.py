@@ -5,4 +5,4 @@ from services.gateway.app import create_app
 from shared.api.app import serve
 
 serve(create_app, lambda settings: settings.gateway_port, lambda settings: settings.gateway_workers,
-      "services.gateway.app:worker_app")
+      "services.gateway.app:worker_app", lambda settings: settings.gateway_host)

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from shared import faults, idempotency, metrics
 from shared.api import docs, errors
-from shared.api.auth import load_tokens
+from shared.api.auth import PrincipalDep, load_tokens, require
 from shared.events import EventCodec
 from shared.health import Health
 from shared.kafka import bus
@@ -57,9 +57,16 @@ def create(service: str, title: str, description: str, settings: Settings,
     app.state.health = Health(service, settings.consumer_stall_s)
     errors.install(app)
 
-    @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:
         return Response(metrics.generate_latest(), media_type=metrics.CONTENT_TYPE_LATEST)
+
+    if api:  # tenant labels: for operations only
+        async def for_ops(who: PrincipalDep) -> Response:
+            require(who, "ops")
+            return await prometheus()
+        app.get("/metrics", include_in_schema=False)(for_ops)
+    else:  # a worker has no callers to authenticate: it listens on internal_host (loopback by default)
+        app.get("/metrics", include_in_schema=False)(prometheus)
 
     app.add_middleware(Timing, service=service)
 
@@ -129,19 +136,20 @@ async def publish_once(request: Request, keys: idempotency.IdempotencyKeys, scop
 
 
 def serve(create_app: Callable[[Settings], FastAPI], port: Callable[[Settings], int],
-          workers: Callable[[Settings], int] = lambda _: 1, worker_app: str | None = None) -> None:
+          workers: Callable[[Settings], int] = lambda _: 1, worker_app: str | None = None,
+          host: Callable[[Settings], str] = lambda settings: settings.internal_host) -> None:
     """Run a process (`python -m services.<name>`) until SIGTERM; exits non-zero if one of its
     background tasks ended on its own. With more than one worker, uvicorn's supervisor runs that
     many processes of `worker_app` (an import path to an app factory) on the one port, and starts
-    again any that dies."""
+    again any that dies. It listens on `host`: internal_host, but for the gateway."""
     settings = get_settings()
     configure(settings.log_level)
     if (count := workers(settings)) > 1 and worker_app:
-        uvicorn.run(worker_app, factory=True, workers=count, host=settings.gateway_host, port=port(settings),
+        uvicorn.run(worker_app, factory=True, workers=count, host=host(settings), port=port(settings),
                     log_level=settings.log_level.lower(), access_log=False)
         return
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.gateway_host, port=port(settings),
+    server = uvicorn.Server(uvicorn.Config(app, host=host(settings), port=port(settings),
                                            log_level=settings.log_level.lower(), access_log=False))
     app.state.health.on_failure = lambda: setattr(server, "should_exit", True)
     server.run()
