@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     tokens_file: Path | None = None
     # The partners' identity providers (OIDC issuers) and how their claims map to tenant and role.
     identity_file: Path | None = None
-    # Requests one caller (token, or address without one) may make to the gateway, e.g. "50/second;2000/minute".
+    # Requests one caller (token, or address without one) may make to each gateway process, e.g.
+    # "50/second;2000/minute"; empty for none.
     rate_limit: str = "50/second;2000/minute"
     # The Ed25519 private key (PEM) issued statements are signed with; unset in development, one
     # is made in the state dir on first use.
@@ -76,6 +77,17 @@ class Settings(BaseSettings):
     def _comma_separated(cls, value):
         return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
 
+    @field_validator("rate_limit")
+    @classmethod
+    def _limits(cls, value: str) -> str:
+        from limits import parse_many  # imported here: only the gateway counts
+
+        try:
+            value and parse_many(value)
+        except ValueError:
+            raise ValueError(f"{value!r}: give limits as count/period, e.g. 50/second;2000/minute") from None
+        return value
+
     @field_validator("kafka_brokers")
     @classmethod
     def _one_or_three(cls, value: int) -> int:
@@ -105,8 +117,9 @@ class Settings(BaseSettings):
                 raise ValueError("HPS_DATABASE_URL must name a PostgreSQL database in production")
             if self.faults:
                 raise ValueError("HPS_FAULTS injects failures on purpose and is refused in production")
-            if not self.tokens_file:
-                raise ValueError("HPS_TOKENS_FILE must be set in production: the development tokens are public")
+            if not self.tokens_file and not self.identity_file:
+                raise ValueError("HPS_IDENTITY_FILE (the partners' identity providers) or HPS_TOKENS_FILE must be set "
+                                 "in production: the development tokens are public")
         return self
 
     @property

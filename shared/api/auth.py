@@ -1,4 +1,4 @@
-"""Bearer tokens to principals. One function decides who is calling; production swaps it for OIDC."""
+"""The caller of an API: a principal, from the bearer token the request presents."""
 
 from importlib import resources
 from pathlib import Path
@@ -49,6 +49,15 @@ def load_tokens(path: Path | None) -> dict[str, Principal]:
     return TokenFile.model_validate(yaml.safe_load(text)).tokens
 
 
+def development_tokens() -> set[str]:
+    """The tokens shipped with the platform and printed in README: anyone has them."""
+    return set(load_tokens(None))
+
+
+class Unverified(Exception):
+    """The presented token is not one to trust; the message says why, in the 401."""
+
+
 # Read by hand below (auto_error=False) so that every refusal is the API's own 401; declared as
 # the security scheme of each operation that depends on `principal`.
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token>`; the token names the caller's "
@@ -57,12 +66,13 @@ bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token
 
 async def principal(request: Request,
                     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
-    """The caller, from `app.state.tokens`; the one place to swap for OIDC/JWT validation."""
+    """The caller, as `app.state.identities` (shared/api/identity.py) knows the token."""
     if credentials is None:  # no Authorization header, another scheme, or no token after "Bearer"
         raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
-    who = request.app.state.tokens.get(credentials.credentials)
-    if who is None:
-        raise ApiError(401, "unauthorized", "unknown or expired token")
+    try:
+        who = await request.app.state.identities.who(credentials.credentials)
+    except Unverified as exc:
+        raise ApiError(401, "unauthorized", str(exc)) from None
     request.state.principal = who  # for the audit trail
     return who
 

@@ -31,6 +31,7 @@ MEANING = {
     404: "No such thing for this caller: another tenant's is as absent as one that never was.",
     409: "It conflicts with the state of what it acts on, or with an earlier call under the same `Idempotency-Key`.",
     422: "A field breaks a rule; `field` names it.",
+    429: "This caller sent more requests than its rate limit; `Retry-After` says in how many seconds to try again.",
     503: "A service the call needs (Kafka, or the service behind the gateway) did not answer in time. Retry, with "
          "the same `Idempotency-Key` if you gave one.",
 }
@@ -45,16 +46,17 @@ def app(title: str, description: str, lifespan: Callable[[FastAPI], AbstractAsyn
 
 
 def describe(api: FastAPI, behind: tuple[APIRouter, ...] = (),
-             decided: Mapping[Callable, Mapping[str, int]] | None = None) -> None:
+             decided: Mapping[Callable, Mapping[str, int]] | None = None, limited: bool = False) -> None:
     """Document as part of `api`'s own API the routes of `behind` (the routers of the services it
     passes calls to) that one of its undocumented pass-through routes forwards, with the errors that
     route adds on the way. `decided`: the functions (endpoints among them) that answer an error whose
-    status is looked up at run time, each with its table of error code -> status."""
-    api.openapi = lambda: document(api, behind, decided)
+    status is looked up at run time, each with its table of error code -> status. `limited`: every
+    call may be refused for the caller's rate limit."""
+    api.openapi = lambda: document(api, behind, decided, limited)
 
 
 def document(api: FastAPI, behind: tuple[APIRouter, ...] = (),
-             decided: Mapping[Callable, Mapping[str, int]] | None = None) -> dict:
+             decided: Mapping[Callable, Mapping[str, int]] | None = None, limited: bool = False) -> dict:
     if api.openapi_schema is None:
         served = [r for r in _served(api.routes) if isinstance(getattr(r, "dependant", None), Dependant)]
         passes = [r for r in served if not r.include_in_schema]
@@ -68,6 +70,8 @@ def document(api: FastAPI, behind: tuple[APIRouter, ...] = (),
         for route, via in own + upstream:
             for method in route.methods:
                 errors = answers.errors(route, *filter(None, [via]), decided=decided)
+                if limited:
+                    errors[429] = {"rate_limited"}
                 _declare(doc["paths"][route.path_format][method.lower()], errors, route.path)
         schemas = doc.setdefault("components", {}).setdefault("schemas", {})
         for unused in ("HTTPValidationError", "ValidationError"):  # FastAPI's 422 body, not this API's
@@ -111,4 +115,6 @@ def _response(status: int, codes: set[str]) -> dict:
         response["content"]["application/json"]["example"] = {"error": {"code": known[0], "message": meaning}}
     if status == 401:
         response["headers"] = {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}}
+    if status == 429:
+        response["headers"] = {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}}
     return response
