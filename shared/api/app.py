@@ -14,7 +14,8 @@ from fastapi.responses import JSONResponse
 
 from shared import faults, idempotency, metrics
 from shared.api import docs, errors
-from shared.api.auth import PrincipalDep, load_tokens, require
+from shared.api.auth import PrincipalDep, require
+from shared.api.identity import Identities
 from shared.events import EventCodec
 from shared.health import Health
 from shared.kafka import bus
@@ -29,14 +30,17 @@ def create(service: str, title: str, description: str, settings: Settings,
     under `app.state.health`. With `api`, also the tokens and the producer of a partner-facing API."""
     metrics.serving(service)
     faults.arm(settings.faults, settings.state_dir, service)
+    registry = Registry.load(settings.tenants_file)
+    # Loaded before anything starts: production refuses the development tokens at once.
+    identities = Identities.load(settings, frozenset(registry.tenants)) if api else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = app.state
-        state.registry = Registry.load(settings.tenants_file)
+        state.registry = registry
         state.codec = EventCodec(state.registry)
         if api:
-            state.tokens = load_tokens(settings.tokens_file)
+            state.identities = identities
             state.producer = bus.api_producer(settings.bootstrap, settings.kafka_request_timeout_ms)
             await state.producer.start()
         try:
@@ -48,6 +52,7 @@ def create(service: str, title: str, description: str, settings: Settings,
         finally:
             if api:
                 await state.producer.stop()
+                await identities.close()
 
     if api:
         app = docs.app(title, description, lifespan)
