@@ -10,7 +10,8 @@ from shared.api.errors import ApiError
 
 router = APIRouter()
 PASSED = ("authorization", "content-type", "idempotency-key", "prefer")
-RETURNED = ("content-type", "content-disposition", "cache-control", "location", "preference-applied")
+RETURNED = ("content-type", "content-disposition", "cache-control", "location", "preference-applied",
+            "www-authenticate")
 
 
 async def _pass(owner: str, request: Request) -> StreamingResponse:

@@ -2,6 +2,7 @@ import pytest
 
 from tests.conftest import free_ports
 from tests.e2e.platform import Client, Platform
+from tests.identity_provider import LocalIssuer
 
 # IT's P1 incidents breach after three seconds here, so the SLA clock can be seen to tick.
 FAST_IT_SLA = """
@@ -19,14 +20,23 @@ request_types:
 
 
 @pytest.fixture(scope="package")
-def platform(kafka_bootstrap, postgres_url, tmp_path_factory):
+def issuer():
+    """A partner's identity provider, which the platform below trusts beside the development tokens."""
+    running = LocalIssuer()
+    yield running
+    running.close()
+
+
+@pytest.fixture(scope="package")
+def platform(kafka_bootstrap, postgres_url, tmp_path_factory, issuer):
     """Every service of `hps up`, on the session's broker and a real PostgreSQL."""
     state = tmp_path_factory.mktemp("platform")
     catalogues = state / "catalogues"
     catalogues.mkdir()
     (catalogues / "it.yaml").write_text(FAST_IT_SLA)
     running = Platform(kafka_bootstrap, state, *free_ports(3),
-                       {"HPS_CATALOGUE_DIR": str(catalogues), "HPS_DATABASE_URL": postgres_url})
+                       {"HPS_CATALOGUE_DIR": str(catalogues), "HPS_DATABASE_URL": postgres_url,
+                        "HPS_IDENTITY_FILE": str(issuer.identity_file(state))})
     running.start_all()
     try:
         yield running

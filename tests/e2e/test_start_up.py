@@ -1,12 +1,14 @@
-"""Starting the gateway: production refuses development infrastructure, and a tokens file of one's own
-replaces the development tokens."""
+"""Starting the gateway: production refuses development infrastructure and the development tokens,
+and a tokens file of one's own replaces the development tokens."""
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 import time
 import uuid
+from importlib import resources
 
 import pytest
 import yaml
@@ -39,6 +41,20 @@ def test_production_refuses_to_start_without_real_infrastructure(case, env, sett
     assert gateway.returncode != 0, gateway.stdout + gateway.stderr
     assert setting in gateway.stderr, gateway.stderr
     assert time.monotonic() - started < 30, "the refusal should come at once, before any connection is tried"
+
+
+def test_production_refuses_to_start_with_the_development_tokens_under_any_path(tmp_path):
+    copied = tmp_path / "secrets" / "partner-tokens.yaml"
+    copied.parent.mkdir()
+    shutil.copy(resources.files("shared").joinpath("tokens.yaml"), copied)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("HPS_")}
+    for service in ("services.gateway", "services.finance.ledger", "services.ops"):
+        started = subprocess.run([sys.executable, "-m", service], cwd=tmp_path, capture_output=True, text=True,
+                                 env={**clean, "HPS_ENVIRONMENT": "production", "HPS_STATE_DIR": str(tmp_path),
+                                      "HPS_KAFKA_BOOTSTRAP": "kafka.example:9092", "HPS_DATABASE_URL": POSTGRES,
+                                      "HPS_TOKENS_FILE": str(copied)}, timeout=60)
+        assert started.returncode != 0, started.stdout + started.stderr
+        assert "development tokens" in started.stderr and "dev-council" in started.stderr, started.stderr
 
 
 @pytest.mark.parametrize("case, env, setting", MISSING, ids=[m[0] for m in MISSING])
