@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from services.finance.ledger import api as finance_api
 from services.gateway import proxy, readmodel, store, tables
 from services.gateway.commands import HTTP_STATUS, Commands
+from services.gateway.rate_limits import RateLimits
 from services.gateway.routes import move, router
 from services.ops import api as ops_api
 from shared.api import app as api_app
@@ -51,7 +52,10 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
     app.include_router(proxy.router)
     # One document of all a caller reaches here: the gateway's routes, and those of finance and ops that
     # the proxy passes on. A transition waited for answers its worker's refusal, decided at run time.
-    docs.describe(app, behind=(finance_api.router, ops_api.router), decided={move: HTTP_STATUS, **finance_api.DECIDED})
+    docs.describe(app, behind=(finance_api.router, ops_api.router), decided={move: HTTP_STATUS, **finance_api.DECIDED},
+                  limited=bool(settings.rate_limit))
+    if settings.rate_limit:
+        app.add_middleware(RateLimits, limits=settings.rate_limit)
     return app
 
 
