@@ -14,7 +14,7 @@ import jwt
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
 
-from shared.api.auth import Principal, Unverified, development_tokens, load_tokens
+from shared.api.auth import Principal, Role, Unverified, development_tokens, load_tokens
 from shared.logging import get_logger
 from shared.settings import Settings
 
@@ -31,9 +31,15 @@ class Grant(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    role: str
+    role: Role
     service: str | None = None
     budget_holder: bool = False
+
+    @model_validator(mode="after")
+    def _makes_a_principal(self) -> "Grant":
+        Principal(role=self.role, name="check", service=self.service, budget_holder=self.budget_holder,
+                  tenant="check" if self.role == "partner" else None)
+        return self
 
 
 class Issuer(BaseModel):

@@ -5,6 +5,7 @@ development tokens refused in production."""
 import shutil
 import time
 from importlib import resources
+from pathlib import Path
 
 import pytest
 import yaml
@@ -15,6 +16,7 @@ from shared.settings import Settings
 from tests.identity_provider import AUDIENCE, LocalIssuer, signing_key
 
 TENANTS = frozenset({"council", "ccg", "hospital", "police"})
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -126,4 +128,21 @@ def test_an_identity_file_that_cannot_be_used_says_why(tmp_path):
     bad.write_text(yaml.safe_dump({"issuers": [{"issuer": "https://idp.example", "audience": "hps", "roles": {},
                                                 "algorithms": ["HS256"]}]}))
     with pytest.raises(IdentityError, match="HS256"):
+        Identities.issuers_in(bad)
+
+
+def test_the_example_identity_file_is_one_the_platform_takes_and_readme_shows_it():
+    example = ROOT / "deploy" / "identity.example.yaml"
+    issuers = Identities.issuers_in(example)
+    assert [i.tenant for i in issuers] == ["council", None]
+    assert issuers[1].roles["hps-desk-it"].service == "it"
+    shown = (ROOT / "README.md").read_text()
+    assert "\n".join(line for line in example.read_text().splitlines() if not line.startswith("#")) in shown
+
+
+def test_a_grant_that_makes_no_caller_is_refused_when_the_file_is_read(tmp_path):
+    bad = tmp_path / "identity.yaml"
+    bad.write_text(yaml.safe_dump({"issuers": [{"issuer": "https://idp.example", "audience": "hps",
+                                                "roles": {"desk": {"role": "staff"}}}]}))
+    with pytest.raises(IdentityError, match="needs a service"):
         Identities.issuers_in(bad)
