@@ -67,8 +67,9 @@ class Platform:
         return f"http://127.0.0.1:{port}"
 
     def metrics(self, name: str) -> str:
-        """The Prometheus exposition of a process: a worker's own port, else its API's /metrics."""
-        return httpx.get(f"{self.health_url(name)}/metrics", timeout=10).text
+        """The Prometheus exposition of a process: a worker's own port, else its API's /metrics (for ops)."""
+        return httpx.get(f"{self.health_url(name)}/metrics", headers={"Authorization": "Bearer dev-ops"},
+                         timeout=10).text
 
     async def produce(self, topic: str, value: bytes, key: bytes, headers=()) -> tuple[int, int]:
         """Puts a message straight onto a topic, as a misbehaving producer might; returns its partition
