@@ -39,6 +39,8 @@ class Platform:
         return {**os.environ, "HPS_KAFKA_BOOTSTRAP": self.bootstrap, "HPS_STATE_DIR": str(self.state_dir),
                 "HPS_GATEWAY_PORT": str(self.port), "HPS_FINANCE_PORT": str(self.finance_port), "HPS_OPS_PORT": str(self.ops_port),
                 "HPS_API_URL": self.url,
+                # The tests' desks and pollers share a few tokens; the limit is tested on a gateway of its own.
+                "HPS_RATE_LIMIT": "2000/second",
                 **self.extra_env}
 
     names = ("gateway", *SERVICES, "finance.ledger", "ops")
