@@ -1,5 +1,6 @@
 """A small client of the partner API, shared by the CLI commands and `hps simulate`."""
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -7,6 +8,8 @@ import httpx
 import typer
 
 from shared.settings import get_settings
+
+RATE_LIMITED_TRIES = 10
 
 
 class ApiFailure(Exception):
@@ -29,8 +32,13 @@ class Api:
         token = token or self.token
         if not token:
             raise ApiFailure(401, {"error": {"code": "unauthorized", "message": "set HPS_TOKEN or pass --token"}})
-        response = self.http.request(method, path, headers={"Authorization": f"Bearer {token}", **(headers or {})},
-                                     **kw)
+        for _ in range(RATE_LIMITED_TRIES):
+            response = self.http.request(method, path, headers={"Authorization": f"Bearer {token}", **(headers or {})},
+                                         **kw)
+            if response.status_code != 429:
+                break
+            # The gateway says when this caller may ask again; a long month's simulation waits as told.
+            time.sleep(min(int(response.headers.get("retry-after", "1")), 60))
         body = response.json() if response.content else {}
         if response.status_code >= 400:
             raise ApiFailure(response.status_code, body)
