@@ -29,6 +29,7 @@ from services.finance.ledger.closing import MonthEnd
 from services.finance.ledger.engine import MAX_RECORDS, RechargeEngine
 from services.finance.ledger.repository import Books
 from services.finance.ledger.schema import upgrade
+from services.finance.ledger.signing import Signer
 from shared.contracts.names import CHARGE_RECORDED as CHARGE
 from shared.db import engine as make_engine
 from shared.events import EventCodec
@@ -154,7 +155,7 @@ def close_time(url: str, count: int) -> tuple[float, float]:
             books.add_postings(postings)
     loaded = time.perf_counter() - loaded
     started = time.perf_counter()
-    MonthEnd(db, registry).close(period, "bench")
+    MonthEnd(db, registry, Signer.generated()).close(period, "bench")
     closing = time.perf_counter() - started
     db.dispose()
     return loaded, closing

@@ -7,6 +7,7 @@ from sqlalchemy import text
 from services.finance.ledger.book import Ledger
 from services.finance.ledger.closing import MonthEnd
 from services.finance.ledger.schema import upgrade
+from services.finance.ledger.signing import Signer
 from shared.db import engine as make_engine
 from shared.tenants import Registry
 
@@ -39,4 +40,4 @@ class LedgerFixtures:
 
     @pytest.fixture
     def month_end(self, db, ledger):
-        return MonthEnd(db, REGISTRY)
+        return MonthEnd(db, REGISTRY, Signer.generated())

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from shared.api.auth import Unverified
-from shared.api.identity import IdentityError, Identities
+from shared.api.identity import Identities, IdentityError
 from shared.settings import Settings
 from tests.identity_provider import AUDIENCE, LocalIssuer, signing_key
 

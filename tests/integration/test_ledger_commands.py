@@ -16,6 +16,7 @@ from services.finance.ledger.engine import RechargeEngine
 from services.finance.ledger.entries import Unpostable, refusal_id
 from services.finance.ledger.outcome import outcome
 from services.finance.ledger.repository import Books
+from services.finance.ledger.signing import Signer
 from shared.idempotency import Command, IdempotencyKeys, digest
 from shared.topics import SHARED_COSTS
 from tests.integration.ledger_databases import LedgerFixtures, OnPostgres, OnSQLite
@@ -138,14 +139,14 @@ class CommandsContract(LedgerFixtures):
 
     def test_every_tenant_filtered_read_is_scoped_to_the_tenant_asked_for(self, ledger, db):
         ledger.apply_all([charge("council", "850.00"), charge("ccg", "45.00"), shared_cost("300.00", "staff")])
-        month_end = MonthEnd(db, registry)
+        month_end = MonthEnd(db, registry, Signer.generated())
         issued = {s["tenant"]["code"]: s for s in month_end.close("2026-10", "finance")}
         with Books.reading(db) as books:
             assert [s.tenant for s in closing_queries.issued(books.c, None, "ccg")] == ["ccg"]
             assert len(closing_queries.issued(books.c, "2026-10", None)) == 3
             number = issued["council"]["statement_number"]
-            assert closing_queries.stored_text(books.c, number, "ccg") is None  # another's is absent
-            assert json.loads(closing_queries.stored_text(books.c, number, "council")) == issued["council"]
+            assert closing_queries.stored(books.c, number, "ccg") is None  # another's is absent
+            assert json.loads(closing_queries.stored(books.c, number, "council").body) == issued["council"]
             assert books.tenants_posted("2026-10", "ccg") == {"ccg"}
             assert {row["tenant"] for row in books.statement_lines("2026-10", "ccg")} == {"ccg"}
         drafted = month_end.preview("2026-10", "council")

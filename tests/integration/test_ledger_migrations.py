@@ -11,6 +11,7 @@ from sqlalchemy import text
 from services.finance.ledger.book import Ledger
 from services.finance.ledger.closing import MonthEnd
 from services.finance.ledger.schema import upgrade
+from services.finance.ledger.signing import Signer
 from tests.integration.ledger_databases import OnPostgres, OnSQLite
 from tests.integration.test_ledger import charge, codec, registry
 
@@ -52,7 +53,7 @@ class MigrationContract:
             for statement in POSTED_BEFORE:
                 c.execute(text(statement))
         upgrade(db)
-        ledger, month_end = Ledger(db, registry), MonthEnd(db, registry)
+        ledger, month_end = Ledger(db, registry), MonthEnd(db, registry, Signer.generated())
         assert all(r.difference == 0 for r in month_end.reconcile("2026-09").services)
         # The old charge is corrected and the old cost withdrawn: both land on October's statement.
         fix = charge("council", "100.00", period="2026-09", kind="correction", corrects=C1)

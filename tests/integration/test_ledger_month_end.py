@@ -12,6 +12,7 @@ from services.finance.ledger.book import Ledger
 from services.finance.ledger.closing import MonthEnd, PeriodBlocked, PeriodClosed
 from services.finance.ledger.entries import Unpostable
 from services.finance.ledger.schema import upgrade
+from services.finance.ledger.signing import Signer
 from shared.tenants import Registry
 from tests.integration.ledger_databases import LedgerFixtures, OnPostgres, OnSQLite
 from tests.integration.test_ledger import charge, counts, shared_cost, withdrawal
@@ -248,7 +249,7 @@ class MonthEndContract(LedgerFixtures):
         (tmp_path / "tenants.yaml").write_text(ZERO_WEIGHTS)
         zero = Registry.load(tmp_path / "tenants.yaml")
         upgrade(db)
-        ledger, month_end = Ledger(db, zero), MonthEnd(db, zero)
+        ledger, month_end = Ledger(db, zero), MonthEnd(db, zero, Signer.generated())
         sites, fixed = shared_cost("700.00", "sites"), shared_cost("50.00", "fixed")
         assert ledger.apply_all([sites, fixed]) == [True, True]
         # Every active tenant has nothing on the budget basis: refused, naming the basis and why.

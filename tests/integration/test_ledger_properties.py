@@ -21,6 +21,7 @@ from services.finance.ledger.book import Ledger
 from services.finance.ledger.closing import MonthEnd, PeriodBlocked, PeriodClosed
 from services.finance.ledger.entries import Unpostable
 from services.finance.ledger.schema import upgrade
+from services.finance.ledger.signing import Signer
 from shared.db import engine as make_engine
 from shared.fields import first_day
 from tests.integration.test_ledger import charge, counts, registry, shared_cost, stored_statements, withdrawal
@@ -72,7 +73,7 @@ class LedgerHistory(RuleBasedStateMachine):
         self.folder = Path(tempfile.mkdtemp())
         self.db = make_engine(f"sqlite:///{self.folder / 'ledger.db'}")
         upgrade(self.db)
-        self.ledger, self.month_end = Ledger(self.db, registry), MonthEnd(self.db, registry)
+        self.ledger, self.month_end = Ledger(self.db, registry), MonthEnd(self.db, registry, Signer.generated())
         self.sent = []  # every event the ledger took, in order
         self.charges: dict[str, object] = {}  # charge id -> its event
         self.amounts: dict[str, Decimal] = {}  # charge id -> what it comes to now (0 once corrected)

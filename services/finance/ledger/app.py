@@ -10,6 +10,7 @@ from services.finance.ledger.book import Ledger
 from services.finance.ledger.closing import MonthEnd
 from services.finance.ledger.engine import RechargeEngine
 from services.finance.ledger.schema import upgrade
+from services.finance.ledger.signing import Signer
 from shared.api import app as api_app
 from shared.db import engine
 from shared.idempotency import IdempotencyKeys
@@ -18,12 +19,15 @@ from shared.settings import Settings
 
 
 def create_app(settings: Settings) -> FastAPI:
+    signer = Signer.load(settings)  # before anything starts: production refuses to run without its key
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         state = app.state
         state.db = engine(settings.database("ledger"))
         upgrade(state.db)
-        state.month_end = MonthEnd(state.db, state.registry)
+        state.month_end = MonthEnd(state.db, state.registry, signer)
+        state.signer = signer
         state.idempotency = IdempotencyKeys(state.db, tables.idempotency_keys)
         # Tells the ledger's refusals and sends its dead letters: acknowledged, never dropped.
         producer = bus.producer(settings.bootstrap)

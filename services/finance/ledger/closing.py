@@ -15,9 +15,11 @@ from decimal import Decimal
 from sqlalchemy import Connection, Engine
 
 from services.finance.ledger import closing_queries as q
+from services.finance.ledger import signing, verification
 from services.finance.ledger.apportionment import ApportionmentError, bases_that_apportion, shares
 from services.finance.ledger.entries import Unpostable, share_postings
 from services.finance.ledger.repository import Books
+from services.finance.ledger.signing import Signer
 from services.finance.ledger.statement_text import Group, Issued, sealed_text
 from services.finance.ledger.statements import build, canonical, direct_text, entry, totalled
 from shared.fields import first_day
@@ -97,10 +99,12 @@ class Reconciliation:
 class Report:
     services: list[Reconciliation]
     blockers: list[Blocker]
+    # Issued statements of the period whose signature, chain or content does not verify: number -> why.
+    unverified: dict[str, str] = field(default_factory=dict)
 
     @property
     def balanced(self) -> bool:
-        return not self.blockers and all(r.difference == 0 for r in self.services)
+        return not self.blockers and not self.unverified and all(r.difference == 0 for r in self.services)
 
 
 @dataclass(frozen=True)
@@ -110,8 +114,9 @@ class Preview:
 
 
 class MonthEnd:
-    def __init__(self, engine: Engine, registry: Registry):
-        self.engine, self.registry = engine, registry
+    def __init__(self, engine: Engine, registry: Registry, signer: Signer):
+        self.engine, self.registry, self.signer = engine, registry, signer
+        self.keys = {signer.kid: signer.public}  # what the platform's own checks verify with
         self.names = {code: tenant.name for code, tenant in registry.tenants.items()}
 
     def _plan(self, books: Books, period: str) -> Plan:
@@ -181,14 +186,19 @@ class MonthEnd:
     def _sealed(self, books: Books, period: str, gathered: dict[str, Gathered]) -> Iterator[tuple[int, dict, str]]:
         """Each statement numbered and sealed, as Books.issue stores it."""
         issued_at, sequence = datetime.now(UTC).isoformat(), books.statement_sequence()
+        previous = q.latest_signatures(books.c)  # each tenant's chain goes on from its last statement
         for code in self._tenants(period, set(gathered)):
             sequence += 1
             found, number = gathered.pop(code, Gathered()), f"HPS-{period.replace('-', '')}-{sequence:05d}"
             tenant = {"code": code, "name": self.names.get(code, code)}
             text, seal = sealed_text(tenant, period, number, issued_at, found.groups, found.listed, found.sums)
+            body_sha256 = signing.digest(text)
+            signature = self.signer.sign(number, code, period, body_sha256, previous.get(code) or "")
             # What storing it reads; the text itself is read again only if the caller asks.
             yield sequence, {"statement_number": number, "tenant": tenant, "content_sha256": seal,
-                             "totals": {"total": totalled(found.sums)["total"]}}, text
+                             "totals": {"total": totalled(found.sums)["total"]}, "body_sha256": body_sha256,
+                             "signature": signature, "previous_signature": previous.get(code) or "",
+                             "key_id": self.signer.kid}, text
 
     def _gather(self, c: Connection, period: str, own: int) -> dict[str, Gathered]:
         """Every tenant's statement of `period` as posted: the sums, and the lines' texts in posting order.
@@ -230,6 +240,7 @@ class MonthEnd:
             plan = self._plan(books, period)
             charged, costs = books.recorded_charges(period), books.recorded_costs(period)
             recharged = books.recharged(period)
+            unverified = verification.problems(books.c, self.keys, period)
         for _, postings in plan.posts:
             for posting in postings:
                 if posting["account"].startswith("receivable:"):
@@ -238,4 +249,4 @@ class MonthEnd:
         rows = [Reconciliation(service, charged.get(service, Decimal(0)), costs.get(service, Decimal(0)),
                                recharged.get(service, Decimal(0)))
                 for service in sorted(set(charged) | set(costs) | set(recharged))]
-        return Report(rows, plan.blockers)
+        return Report(rows, plan.blockers, unverified)

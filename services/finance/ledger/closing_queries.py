@@ -17,6 +17,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from services.finance.ledger import tables as t
 from services.finance.ledger.repository import RECEIVABLE, scoped, statement_postings
+from services.finance.ledger.signing import Link
 from services.finance.ledger.statements import DIRECT_FIELDS
 
 p, ch, sc, st = t.postings.c, t.charges.c, t.shared_costs.c, t.statements.c
@@ -115,13 +116,30 @@ def reading_whole_period(c: Connection) -> None:
         c.execute(text("SET LOCAL work_mem = '256MB'"))
 
 
+LINK = (st.sequence, st.body_sha256, st.signature, st.previous_signature, st.key_id)
+
+
 def issued(c: Connection, period: str | None, tenant: str | None) -> list[Row]:
-    """The issued statements' numbers, tenants, periods, totals and seals, in number order."""
-    query = scoped(select(st.number, st.tenant, st.period, st.total, st.content_sha256).order_by(st.sequence),
+    """The issued statements' numbers, tenants, periods, totals, seals and signatures, in number order."""
+    query = scoped(select(st.number, st.tenant, st.period, st.total, st.content_sha256, *LINK).order_by(st.sequence),
                    st.tenant, tenant)
     return c.execute(query.where(st.period == period) if period else query).all()
 
 
-def stored_text(c: Connection, number: str, tenant: str | None) -> str | None:
-    """An issued statement's text as sealed; another tenant's is as absent as one never issued."""
-    return c.execute(scoped(select(st.body).where(st.number == number), st.tenant, tenant)).scalar()
+def links(c: Connection) -> list[Link]:
+    """What every issued statement's signature and chain are checked with."""
+    return [Link(r.number, r.sequence, r.tenant, r.period, r.body_sha256, r.signature, r.previous_signature, r.key_id)
+            for r in c.execute(select(st.number, st.tenant, st.period, *LINK))]
+
+
+def latest_signatures(c: Connection) -> dict[str, str | None]:
+    """Each tenant's last statement's signature."""
+    last = select(func.max(st.sequence)).group_by(st.tenant)
+    return dict(c.execute(select(st.tenant, st.signature).where(st.sequence.in_(last))).all())
+
+
+def stored(c: Connection, number: str, tenant: str | None) -> Row | None:
+    """An issued statement's text as sealed, with its signature; another tenant's is as absent as one
+    never issued."""
+    return c.execute(scoped(select(st.number, st.tenant, st.period, st.body, *LINK).where(st.number == number),
+                            st.tenant, tenant)).first()

@@ -12,16 +12,19 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from services.finance.ledger import closing_queries, render
+from services.finance.ledger import closing_queries, render, verification
 from services.finance.ledger.closing import Blocker, PeriodBlocked, PeriodClosed
 from services.finance.ledger.repository import Books
 from services.finance.ledger.statement_text import Issued, pieces
+from shared import metrics
 from shared.api.auth import Principal, PrincipalDep, require
 from shared.api.errors import ApiError
 from shared.fields import Code, Line, Period
+from shared.logging import get_logger
 from shared.money import PENNY
 
 router = APIRouter()
+log = get_logger("finance-ledger")
 
 
 def _scope_tenant(who: Principal, tenant: str | None) -> str | None:
@@ -77,31 +80,55 @@ async def close(period: Period, request: Request, who: PrincipalDep) -> dict:
                                                       s["totals"]["total"], s["content_sha256"]) for s in issued]}
 
 
-def _summary(number: str, tenant: str, period: str, total: str, content_sha256: str) -> dict:
-    return {"number": number, "tenant": tenant, "period": period, "total": total, "content_sha256": content_sha256}
+def _summary(number: str, tenant: str, period: str, total: str, content_sha256: str, **signed) -> dict:
+    return {"number": number, "tenant": tenant, "period": period, "total": total, "content_sha256": content_sha256,
+            **signed}
+
+
+def _signed(s) -> dict:
+    """What checks a statement's signature and its place in the tenant's chain (docs/verify_statement.py)."""
+    return {"sequence": s.sequence, "body_sha256": s.body_sha256, "signature": s.signature,
+            "previous_signature": s.previous_signature, "key_id": s.key_id}
 
 
 @router.get("/statements")
 async def statements(request: Request, who: PrincipalDep, period: Period | None = None,
                      tenant: Code | None = None) -> list[dict]:
+    """The issued statements, each with its signature: `hps finance verify` checks them with the
+    published key (`/v1/finance/statement-keys`)."""
     with request.app.state.db.connect() as c:
         issued = closing_queries.issued(c, period, _scope_tenant(who, tenant))
-    return [_summary(s.number, s.tenant, s.period, str(s.total), s.content_sha256) for s in issued]
+    return [_summary(s.number, s.tenant, s.period, str(s.total), s.content_sha256, **_signed(s)) for s in issued]
+
+
+@router.get("/statement-keys", include_in_schema=False)
+async def statement_keys(request: Request) -> dict:
+    """The public keys statements are signed with (a JWK set): for anyone, to check a statement with."""
+    return request.app.state.signer.jwks()
 
 
 @router.get("/statements/{number}")
 async def statement(number: Line(100), request: Request, who: PrincipalDep,
                     format: Annotated[Literal["json", "csv", "pdf"], Query()] = "json") -> Response:
     with request.app.state.db.connect() as c:
-        text = closing_queries.stored_text(c, number, _scope_tenant(who, None))
-    if text is None:  # another tenant's statement is as absent as one never issued
-        raise ApiError(404, "not_found", f"no statement {number}")
-    attachment = {"Content-Disposition": f'attachment; filename="{number}.{format}"'}
+        found = closing_queries.stored(c, number, _scope_tenant(who, None))
+        if found is None:  # another tenant's statement is as absent as one never issued
+            raise ApiError(404, "not_found", f"no statement {number}")
+        wrong = verification.problem(c, request.app.state.month_end.keys, found)
+    if wrong:
+        log.error("statement_unverified", statement=number, tenant=found.tenant, problem=wrong)
+        metrics.error("statement_signature_invalid")
+        raise ApiError(409, "statement_signature_invalid", f"statement {number} is not served: {wrong}; its "
+                       "signature does not verify. Finance and operations have been alerted")
+    text = found.body
+    headers = {f"HPS-Statement-{name.replace('_', '-').title()}": str(value or "")
+               for name, value in _signed(found).items() if name != "body_sha256"}
+    attachment = {"Content-Disposition": f'attachment; filename="{number}.{format}"', **headers}
     if format == "csv":
         return StreamingResponse(render.csv_pieces(Issued(text)), media_type="text/csv", headers=attachment)
     if format == "pdf":
         return Response(render.to_pdf(Issued(text)), media_type="application/pdf", headers=attachment)
-    return StreamingResponse(pieces(text), media_type="application/json")
+    return StreamingResponse(pieces(text), media_type="application/json", headers=headers)
 
 
 @router.get("/periods/{period}/reconciliation")
@@ -112,4 +139,5 @@ async def reconciliation(period: Period, request: Request, who: PrincipalDep) ->
             "services": [{"service": r.service, **{name: str(getattr(r, name).quantize(PENNY)) for name in
                           ("direct_charges", "shared_costs", "recorded", "recharged", "difference")}}
                          for r in report.services],
-            "blockers": [blocker(b) for b in report.blockers]}
+            "blockers": [blocker(b) for b in report.blockers],
+            "unverified_statements": [{"number": n, "problem": why} for n, why in sorted(report.unverified.items())]}

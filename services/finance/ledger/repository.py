@@ -199,7 +199,8 @@ class Books:
             self.c.execute(insert(t.statements).values(
                 number=statement["statement_number"], sequence=sequence, tenant=statement["tenant"]["code"],
                 period=period, issued_at=datetime.now(UTC), total=Decimal(statement["totals"]["total"]),
-                content_sha256=statement["content_sha256"], body=body))
+                content_sha256=statement["content_sha256"], body=body,
+                **{k: statement[k] for k in ("body_sha256", "signature", "previous_signature", "key_id")}))
         if last is not None:
             self.c.execute(update(t.control).where(t.control.c.id == 1).values(statement_sequence=last))
         upsert(self.c, t.periods, {"period": period},

@@ -116,6 +116,11 @@ statements = Table(
     Column("total", Money, nullable=False),
     Column("content_sha256", String(64), nullable=False),
     Column("body", Text, nullable=False),  # the canonical JSON
+    # Its signature (services/finance/ledger/signing.py); none on statements issued before signing.
+    Column("body_sha256", String(64)),
+    Column("signature", String(128)),
+    Column("previous_signature", String(128)),
+    Column("key_id", String(32)),
     UniqueConstraint("tenant", "period", name="uq_ledger_statement_tenant_period"),
 )
 
