@@ -1,6 +1,7 @@
 """`hps finance …`: shared costs and credits, corrections, withdrawals and re-bases, command outcomes,
-previews, period close, statements, reconciliation."""
+previews, period close, statements, their signatures, reconciliation."""
 
+import hashlib
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -9,6 +10,7 @@ import httpx
 import typer
 
 from services.cli.client import ApiFailure, TokenOption, api, fail
+from services.finance.ledger import signing
 
 finance = typer.Typer(help="The recharge ledger: month end and statements (role finance; partners read their own).",
                       no_args_is_help=True)
@@ -160,6 +162,49 @@ def reconcile(period: str, token: str = TokenOption) -> None:
         typer.echo(f"{r['service']:<12} {r['direct_charges']:>14} {r['shared_costs']:>14} {r['recorded']:>14} "
                    f"{r['recharged']:>14} {r['difference']:>11}")
     _print_blockers(result.get("blockers", []))
+    for s in result.get("unverified_statements", []):
+        typer.echo(f"UNVERIFIED {s['number']}: {s['problem']}")
     typer.echo("balanced to the penny" if result["balanced"] else "NOT BALANCED")
     if not result["balanced"]:
         raise typer.Exit(1)
+
+
+@finance.command()
+def verify(period: str = typer.Argument(None, help="a month, e.g. 2026-10; all issued statements without it"),
+           token: str = TokenOption) -> None:
+    """Check issued statements with the published key: each one's signature and content, and each
+    tenant's chain (a statement removed or replaced breaks it); exits 1 if one does not hold."""
+    client = api(token)
+    keys = signing.public_keys(_call(token, "GET", "/v1/finance/statement-keys"))
+    listed = _call(token, "GET", "/v1/finance/statements")
+    links = [signing.Link(s["number"], s["sequence"], s["tenant"], s["period"], s["body_sha256"], s["signature"],
+                          s["previous_signature"], s["key_id"]) for s in listed]
+    found = signing.problems(links, keys, every_tenant=len({s["tenant"] for s in listed}) > 1)
+    checked = [s for s in listed if period in (None, s["period"])]
+    for s in checked:
+        found.setdefault(s["number"], _content_problem(client, s))
+    for s in checked:
+        typer.echo(f"{s['number']}  {s['period']}  {s['tenant']:<10} "
+                   + (f"BROKEN: {found[s['number']]}" if found[s["number"]] else "verified"))
+    broken = sum(1 for s in checked if found[s["number"]])
+    typer.echo(f"{len(checked) - broken} of {len(checked)} statements verified with key(s) {', '.join(keys) or 'none'}")
+    if broken or not checked and period:
+        raise typer.Exit(1)
+
+
+def _content_problem(client, listed: dict) -> str | None:
+    """Whether the statement served is the one signed: the SHA-256 of its JSON, read as it streams."""
+    digest = hashlib.sha256()
+    try:
+        with client.http.stream("GET", f"/v1/finance/statements/{listed['number']}",
+                                headers={"Authorization": f"Bearer {client.token}"}) as response:
+            if response.status_code != 200:
+                response.read()
+                return f"the ledger refuses to serve it ({ApiFailure(response.status_code, response.json())})"
+            for chunk in response.iter_bytes():
+                digest.update(chunk)
+    except httpx.HTTPError as exc:
+        raise fail(exc)
+    if listed["signature"] is not None and digest.hexdigest() != listed["body_sha256"]:
+        return "its content is not what was signed"
+    return None

@@ -11,7 +11,8 @@ from shared.api.errors import ApiError
 router = APIRouter()
 PASSED = ("authorization", "content-type", "idempotency-key", "prefer")
 RETURNED = ("content-type", "content-disposition", "cache-control", "location", "preference-applied",
-            "www-authenticate")
+            "www-authenticate", *(f"hps-statement-{name}" for name in ("sequence", "signature", "previous-signature",
+                                                                        "key-id")))
 
 
 async def _pass(owner: str, request: Request) -> StreamingResponse:
@@ -36,6 +37,13 @@ async def _pass(owner: str, request: Request) -> StreamingResponse:
 
 @router.api_route("/v1/finance/{path:path}", methods=["GET", "POST"], include_in_schema=False)
 async def finance(path: str, request: Request) -> StreamingResponse:
+    return await _pass("finance", request)
+
+
+@router.get("/.well-known/hps-statement-keys.json", include_in_schema=False)
+async def statement_keys(request: Request) -> StreamingResponse:
+    """The keys statements are signed with, where partners look for them (the ledger publishes them)."""
+    request.scope["raw_path"] = b"/v1/finance/statement-keys"
     return await _pass("finance", request)
 
 

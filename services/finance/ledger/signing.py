@@ -130,12 +130,14 @@ class Link:
     key_id: str | None
 
 
-def problems(links: Iterable[Link], keys: Mapping[str, Ed25519PublicKey]) -> dict[str, str]:
+def problems(links: Iterable[Link], keys: Mapping[str, Ed25519PublicKey], every_tenant: bool = True) -> dict[str, str]:
     """What is wrong with each statement whose signature or place in its tenant's chain does not hold
-    (by number; a gap in the numbers under the number after it). `links`: every statement issued."""
+    (by number). `links`: every statement issued, or with `every_tenant` False every statement of the
+    tenants given (a partner's own): then a gap in the numbers is other tenants' statements, not a
+    removed one, and only the chains tell."""
     found, latest, expected, signed_yet = {}, {}, 1, False
     for link in sorted(links, key=lambda s: s.sequence):
-        if link.sequence != expected:
+        if every_tenant and link.sequence != expected:
             found[link.number] = f"statements {expected} to {link.sequence - 1} of the sequence are missing"
         expected = link.sequence + 1
         previous = latest.get(link.tenant, "")
