@@ -27,6 +27,11 @@ for _ in $(seq 1 30); do
 done
 as_postgres psql -p "$port" -qtAc "select 1 from pg_roles where rolname='hps'" | grep -q 1 \
   || as_postgres psql -p "$port" -qc "create role hps login password 'hps' createdb" >&2
+# The application role the services connect as where migrations run as hps (HPS_DATABASE_OWNER_URL).
+as_postgres psql -p "$port" -qtAc "select 1 from pg_roles where rolname='hps_app'" | grep -q 1 \
+  || as_postgres psql -p "$port" -qc "create role hps_app login password 'hps_app'" >&2
+# hps drops test databases WITH (FORCE), ending the application role's sessions too.
+as_postgres psql -p "$port" -qc "grant pg_signal_backend to hps" >&2
 as_postgres psql -p "$port" -qtAc "select 1 from pg_database where datname='$db'" | grep -q 1 \
   || as_postgres psql -p "$port" -qc "create database \"$db\" owner hps" >&2
 echo "postgresql+psycopg://hps:hps@localhost:$port/$db"

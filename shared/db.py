@@ -3,7 +3,7 @@
 import asyncio
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event
+from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
@@ -26,7 +26,23 @@ def engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN")
 
         return created
-    return create_engine(url, pool_pre_ping=True)
+    created = create_engine(url, pool_pre_ping=True)
+
+    @event.listens_for(created, "connect")
+    def _every_tenant(connection, _):
+        # The services' own work sees every tenant's rows; a partner's reads narrow it (as_tenant).
+        with connection.cursor() as cursor:
+            cursor.execute("SET app.tenant = '*'")
+        connection.commit()
+
+    return created
+
+
+def as_tenant(c: Connection, tenant: str | None) -> None:
+    """The rest of this transaction sees `tenant`'s rows only (PostgreSQL's row-level security,
+    shared/privileges.py), whatever its queries forget to filter; None leaves it as it is."""
+    if tenant is not None and c.dialect.name == "postgresql":
+        c.execute(text("SELECT set_config('app.tenant', :tenant, true)"), {"tenant": tenant})
 
 
 def create_tables(metadata: MetaData, engine: Engine) -> None:

@@ -132,6 +132,14 @@ def fresh_database(server_url: str | None = None) -> Iterator[str]:
         server.dispose()
 
 
+def app_url(owner_url: str) -> str:
+    """The same database as the application role (deploy/postgres-local.sh makes it), for services
+    whose migrations ran as the owner."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(owner_url).set(username="hps_app", password="hps_app").render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def postgres_url():
     with fresh_database() as url:

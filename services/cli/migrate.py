@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from services.finance.ledger.schema import upgrade
 from services.gateway import tables as gateway_tables
 from services.ops import replay
+from shared import privileges
 from shared.db import create_tables, engine
 from shared.kafka import positions
 from shared.request_engine import state
@@ -32,9 +33,10 @@ SCHEMAS: dict[str, list[Callable[[Engine], None]]] = {
 
 def migrate_all(settings: Settings, say: Callable[[str], None] = lambda line: None) -> None:
     """Every service's database to the current schema, one after another: instances starting
-    together then find it ready rather than race to make it."""
+    together then find it ready rather than race to make it. With HPS_DATABASE_OWNER_URL, as the
+    owner, and then the application role is granted what it may do (shared/privileges.py)."""
     for name, steps in SCHEMAS.items():
-        url = settings.database(name)
+        url = settings.database_owner_url or settings.database(name)
         db = engine(url)
         try:
             for step in steps:
@@ -42,6 +44,18 @@ def migrate_all(settings: Settings, say: Callable[[str], None] = lambda line: No
         finally:
             db.dispose()
         say(f"{name:<12} {make_url(url).render_as_string(hide_password=True)}  up to date")
+    if settings.database_owner_url:
+        role = privileges.application_role(settings.database_url or "sqlite://")
+        if role in (None, privileges.application_role(settings.database_owner_url)):
+            raise SystemExit("HPS_DATABASE_URL must name the application role's login on the owner's "
+                             "PostgreSQL database, another role than HPS_DATABASE_OWNER_URL's")
+        owner = engine(settings.database_owner_url)
+        try:
+            with owner.begin() as c:
+                privileges.apply(c, role)
+        finally:
+            owner.dispose()
+        say(f"{'privileges':<12} {role} may read and append, and update working state only")
 
 
 def migrate() -> None:

@@ -18,6 +18,7 @@ from services.finance.ledger.statement_text import Issued, lines_of
 from services.finance.ledger.statements import SECTIONS
 from shared.api import errors
 from shared.api.auth import load_tokens
+from shared.api.identity import Identities
 from tests.integration.ledger_databases import LedgerFixtures, OnPostgres, OnSQLite
 from tests.integration.test_ledger import assert_sealed, charge, shared_cost, withdrawal
 
@@ -81,7 +82,8 @@ def served(db, month_end) -> TestClient:
     app = FastAPI()
     errors.install(app)
     app.include_router(month_end_api.router, prefix="/v1/finance")
-    app.state.db, app.state.month_end, app.state.tokens = db, month_end, load_tokens(None)
+    app.state.db, app.state.month_end = db, month_end
+    app.state.identities = Identities(load_tokens(None), [], frozenset())
     return TestClient(app)
 
 
@@ -179,9 +181,12 @@ class StatementsAtScale(LedgerFixtures):
         assert own.status_code == 200 and {r["tenant"] for r in csv.DictReader(io.StringIO(own.text))} == {"ccg"}
         # The list reads no statement's lines: what it shows is what each statement says.
         listed = api.get("/v1/finance/statements", params={"period": PERIOD}, headers=finance).json()
-        assert listed == [{"number": s["statement_number"], "tenant": code, "period": PERIOD,
-                           "total": s["totals"]["total"], "content_sha256": s["content_sha256"]}
-                          for code, s in sorted(closed.items(), key=lambda item: item[1]["statement_number"])]
+        shown = ("number", "tenant", "period", "total", "content_sha256")
+        assert [{k: s[k] for k in shown} for s in listed] == [
+            {"number": s["statement_number"], "tenant": code, "period": PERIOD, "total": s["totals"]["total"],
+             "content_sha256": s["content_sha256"]}
+            for code, s in sorted(closed.items(), key=lambda item: item[1]["statement_number"])]
+        assert all(s["signature"] and s["key_id"] == month_end.signer.kid for s in listed)
         assert [s["tenant"] for s in api.get("/v1/finance/statements", headers=partner).json()] == ["ccg"]
 
 

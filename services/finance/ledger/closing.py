@@ -175,12 +175,11 @@ class MonthEnd:
                 books.mark_apportioned(cost["cost_id"])
             gathered = self._gather(c, period, own)
             with ThreadPoolExecutor(max_workers=1) as storing:
-                stores = [(storing.submit(books.issue, period, closed_by, [statement]), statement[2])
+                stores = [(storing.submit(books.issue, period, [statement]), statement[2])
                           for statement in self._sealed(books, period, gathered)]
             for store, _ in stores:
                 store.result()
-            if not stores:  # no tenant and nothing posted: closed all the same
-                books.issue(period, closed_by, [])
+            books.close_period(period, closed_by)  # with no tenant and nothing posted, all the same
         return [Issued(text) for _, text in stores]
 
     def _sealed(self, books: Books, period: str, gathered: dict[str, Gathered]) -> Iterator[tuple[int, dict, str]]:
