@@ -41,6 +41,7 @@ GRANTS: dict[str, Grant] = {
     "ledger_events": Grant(),
     "ledger_withdrawals": Grant(),
     "ops_replays": Grant(),
+    "audit_log": Grant(wall=TENANT),
     "ledger_shared_costs": Grant(updates=("apportioned",)),  # forward only: see GUARDS
     "ledger_periods": Grant(updates=("status", "closed_at", "closed_by")),  # forward only
     "ledger_control": Grant(("SELECT",), updates=("statement_sequence", "writes")),

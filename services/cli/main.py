@@ -2,7 +2,7 @@
 
 import typer
 
-from services.cli import docs, finance, migrate, ops, platform, requests, simulate
+from services.cli import audit, docs, finance, migrate, ops, platform, requests, simulate
 
 app = typer.Typer(help="HPS Back Office: the shared back office of Herefordshire Public Services.",
                   no_args_is_help=True)
@@ -16,6 +16,7 @@ app.add_typer(requests.payroll, name="payroll")
 app.command()(simulate.simulate)
 app.add_typer(finance.finance, name="finance")
 app.add_typer(ops.ops, name="ops")
+app.command()(audit.audit)
 
 if __name__ == "__main__":
     app()

@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from services.finance.ledger.schema import upgrade
 from services.gateway import tables as gateway_tables
 from services.ops import replay
-from shared import privileges
+from shared import audit, privileges
 from shared.db import create_tables, engine
 from shared.kafka import positions
 from shared.request_engine import state
@@ -28,6 +28,7 @@ SCHEMAS: dict[str, list[Callable[[Engine], None]]] = {
     **{name: _tables(state.metadata, positions.metadata) for name in SERVICES},
     "ledger": [upgrade],  # Alembic: the ledger's tables are migrated, never dropped and made again
     "ops": _tables(replay.metadata),
+    "audit": _tables(audit.metadata),
 }
 
 

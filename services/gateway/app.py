@@ -6,7 +6,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.finance.ledger import api as finance_api
-from services.gateway import proxy, readmodel, store, tables
+from services.gateway import audit_api, proxy, readmodel, store, tables
 from services.gateway.commands import HTTP_STATUS, Commands
 from services.gateway.rate_limits import RateLimits
 from services.gateway.routes import move, router
@@ -46,16 +46,17 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
                 db.dispose()
 
     app = api_app.create("gateway", "HPS Back Office partner API", "Service requests and recharge statements of the "
-                         "partners of Herefordshire Public Services.", settings, lifespan)
+                         "partners of Herefordshire Public Services.", settings, lifespan,
+                         passed_on=proxy.PASSED_ON,
+                         guards=[(RateLimits, {"limits": settings.rate_limit})] if settings.rate_limit else [])
     app.state.clock = clock
     app.include_router(router)
+    app.include_router(audit_api.router)
     app.include_router(proxy.router)
     # One document of all a caller reaches here: the gateway's routes, and those of finance and ops that
     # the proxy passes on. A transition waited for answers its worker's refusal, decided at run time.
     docs.describe(app, behind=(finance_api.router, ops_api.router), decided={move: HTTP_STATUS, **finance_api.DECIDED},
                   limited=bool(settings.rate_limit))
-    if settings.rate_limit:
-        app.add_middleware(RateLimits, limits=settings.rate_limit)
     return app
 
 

@@ -9,6 +9,7 @@ from starlette.background import BackgroundTask
 from shared.api.errors import ApiError
 
 router = APIRouter()
+PASSED_ON = ("/v1/finance/", "/v1/ops/", "/.well-known/")
 PASSED = ("authorization", "content-type", "idempotency-key", "prefer")
 RETURNED = ("content-type", "content-disposition", "cache-control", "location", "preference-applied",
             "www-authenticate", *(f"hps-statement-{name}" for name in ("sequence", "signature", "previous-signature",
@@ -23,8 +24,11 @@ async def _pass(owner: str, request: Request) -> StreamingResponse:
     if query := request.scope["query_string"].decode("latin-1"):
         target += f"?{query}"
     try:
+        # The caller's address, for the audit trail behind (uvicorn trusts it from the gateway's host).
+        forwarded = {"x-forwarded-for": request.client.host if request.client else "unknown"}
         outgoing = upstream.build_request(request.method, target, content=await request.body(),
-                                          headers={k: v for k, v in request.headers.items() if k.lower() in PASSED})
+                                          headers={**{k: v for k, v in request.headers.items() if k.lower() in PASSED},
+                                                   **forwarded})
     except httpx.InvalidURL as exc:
         raise ApiError(400, "bad_request", f"not a URL the {owner} service can be asked for: {exc}") from None
     try:

@@ -5,17 +5,19 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from shared import faults, idempotency, metrics
+from shared import audit, faults, idempotency, metrics
 from shared.api import docs, errors
 from shared.api.auth import PrincipalDep, require
 from shared.api.identity import Identities
+from shared.audit import Audited, AuditLog
+from shared.db import create_tables, engine
 from shared.events import EventCodec
 from shared.health import Health
 from shared.kafka import bus
@@ -25,9 +27,12 @@ from shared.tenants import Registry
 
 
 def create(service: str, title: str, description: str, settings: Settings,
-           service_lifespan: Callable[[FastAPI], AbstractAsyncContextManager], api: bool = True) -> FastAPI:
+           service_lifespan: Callable[[FastAPI], AbstractAsyncContextManager], api: bool = True,
+           passed_on: Sequence[str] = (), guards: Sequence[tuple[type, dict]] = ()) -> FastAPI:
     """An HTTP app with /health and /metrics, its background tasks started by `service_lifespan`
-    under `app.state.health`. With `api`, also the tokens and the producer of a partner-facing API."""
+    under `app.state.health`. With `api`, also the identities, the producer and the audit trail of an
+    API; `passed_on`: path prefixes it hands to other services, which audit those calls themselves;
+    `guards`: ASGI middleware (class, options) inside the audit trail, so that what they refuse is in it."""
     metrics.serving(service)
     faults.arm(settings.faults, settings.state_dir, service)
     registry = Registry.load(settings.tenants_file)
@@ -41,6 +46,8 @@ def create(service: str, title: str, description: str, settings: Settings,
         state.codec = EventCodec(state.registry)
         if api:
             state.identities = identities
+            state.audit = AuditLog(engine(settings.database("audit")))
+            create_tables(audit.metadata, state.audit.engine)
             state.producer = bus.api_producer(settings.bootstrap, settings.kafka_request_timeout_ms)
             await state.producer.start()
         try:
@@ -53,6 +60,7 @@ def create(service: str, title: str, description: str, settings: Settings,
             if api:
                 await state.producer.stop()
                 await identities.close()
+                state.audit.engine.dispose()
 
     if api:
         app = docs.app(title, description, lifespan)
@@ -73,6 +81,10 @@ def create(service: str, title: str, description: str, settings: Settings,
     else:  # a worker has no callers to authenticate: it listens on internal_host (loopback by default)
         app.get("/metrics", include_in_schema=False)(prometheus)
 
+    for guard, options in guards:
+        app.add_middleware(guard, **options)
+    if api:
+        app.add_middleware(Audited, service=service, passed_on=passed_on)
     app.add_middleware(Timing, service=service)
 
     @app.get("/health", include_in_schema=False)

@@ -111,12 +111,12 @@ def test_a_submission_refused_during_an_outage_goes_through_once_on_retry(broker
     assert (submitted[0].tenant, submitted[0].data["request_id"]) == ("council", request_id)
 
 
-async def dead_letter(bootstrap: str) -> tuple[str, bytes]:
-    """A shared cost refused by a consumer, written as the consumers' runner writes it; returns its id
-    in ops and the original message."""
+async def dead_letter(bootstrap: str, period: str = "2026-10") -> tuple[str, bytes]:
+    """A shared cost of `period` refused by a consumer, written as the consumers' runner writes it;
+    returns its id in ops and the original message."""
     event = codec.build("uk.hps.finance.shared-cost.recorded", "/hps/finance", "hps",
                         {"cost_id": str(uuid.uuid4()), "service": "it", "description": "WAN contract",
-                         "amount": "18500.00", "period": "2026-10", "basis": "sites", "recorded_by": "finance"})
+                         "amount": "18500.00", "period": period, "basis": "sites", "recorded_by": "finance"})
     key, value, headers = codec.encode(event, "it")
     producer = bus.producer(bootstrap)
     await producer.start()

@@ -12,6 +12,8 @@ from importlib import resources
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from pydantic import ValidationError
 
 from shared.settings import Settings
@@ -48,11 +50,14 @@ def test_production_refuses_to_start_with_the_development_tokens_under_any_path(
     copied.parent.mkdir()
     shutil.copy(resources.files("shared").joinpath("tokens.yaml"), copied)
     clean = {k: v for k, v in os.environ.items() if not k.startswith("HPS_")}
+    key = tmp_path / "statements.pem"
+    key.write_bytes(Ed25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
     for service in ("services.gateway", "services.finance.ledger", "services.ops"):
         started = subprocess.run([sys.executable, "-m", service], cwd=tmp_path, capture_output=True, text=True,
                                  env={**clean, "HPS_ENVIRONMENT": "production", "HPS_STATE_DIR": str(tmp_path),
                                       "HPS_KAFKA_BOOTSTRAP": "kafka.example:9092", "HPS_DATABASE_URL": POSTGRES,
-                                      "HPS_TOKENS_FILE": str(copied)}, timeout=60)
+                                      "HPS_TOKENS_FILE": str(copied), "HPS_STATEMENT_SIGNING_KEY": str(key)},
+                                 timeout=60)
         assert started.returncode != 0, started.stdout + started.stderr
         assert "development tokens" in started.stderr and "dev-council" in started.stderr, started.stderr
 
@@ -116,3 +121,12 @@ def test_a_tokens_file_of_ones_own_replaces_the_development_tokens(gateway, own_
                     Client(gateway.url, "dev-council").http.get("/v1/catalogue")):
         assert attempt.status_code == 401, attempt.text
         assert attempt.json()["error"]["code"] == "unauthorized"
+
+
+def test_production_refuses_to_start_the_ledger_without_its_signing_key(tmp_path, own_tokens):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("HPS_")}
+    ledger = subprocess.run([sys.executable, "-m", "services.finance.ledger"], cwd=tmp_path, capture_output=True,
+                            text=True, env={**clean, "HPS_ENVIRONMENT": "production", "HPS_STATE_DIR": str(tmp_path),
+                                            "HPS_KAFKA_BOOTSTRAP": "kafka.example:9092", "HPS_DATABASE_URL": POSTGRES,
+                                            "HPS_TOKENS_FILE": str(own_tokens[0])}, timeout=60)
+    assert ledger.returncode != 0 and "HPS_STATEMENT_SIGNING_KEY" in ledger.stderr, ledger.stderr

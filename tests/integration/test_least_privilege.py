@@ -62,6 +62,8 @@ def two_tenants(app) -> None:
             c.execute(text("INSERT INTO ledger_commands (command_id, kind, subject, tenant, requested_by, requested_at, "
                            "body) VALUES (:id, 'correction', :r, :t, 'x', now(), '{}')"),
                       {"id": str(uuid.uuid4()), "r": request_id, "t": tenant})
+            c.execute(text("INSERT INTO audit_log (at, service, actor, tenant, action, outcome, status) VALUES "
+                           "(now(), 'gateway', 'x', :t, 'POST /v1/requests', 'accepted', 202)"), {"t": tenant})
             c.execute(text("INSERT INTO ledger_refusals (event_id, event_type, content_sha256, tenant, subject, code, "
                            "reason, detail, refusal_id, refused_at) VALUES (:id, 'x', 'x', :t, :r, 'x', 'x', '{}', :id, now())"),
                       {"id": str(uuid.uuid4()), "r": request_id, "t": tenant})
@@ -93,6 +95,9 @@ FORBIDDEN = [
     "DELETE FROM gateway_request_views",
     "DELETE FROM consumer_positions",
     "UPDATE ledger_alembic_version SET version_num = '0001'",
+    "UPDATE audit_log SET outcome = 'accepted'",
+    "DELETE FROM audit_log",
+    "TRUNCATE audit_log",
 ]
 
 
