@@ -1,6 +1,8 @@
 import pytest
 
-from tests.conftest import free_ports
+from services.cli.migrate import migrate_all
+from shared.settings import Settings
+from tests.conftest import app_url, free_ports
 from tests.e2e.platform import Client, Platform
 from tests.identity_provider import LocalIssuer
 
@@ -34,8 +36,11 @@ def platform(kafka_bootstrap, postgres_url, tmp_path_factory, issuer):
     catalogues = state / "catalogues"
     catalogues.mkdir()
     (catalogues / "it.yaml").write_text(FAST_IT_SLA)
+    # As in production: migrated by the owner, run as the application role (shared/privileges.py).
+    roles = {"HPS_DATABASE_URL": app_url(postgres_url), "HPS_DATABASE_OWNER_URL": postgres_url}
+    migrate_all(Settings(_env_file=None, **{k.removeprefix("HPS_").lower(): v for k, v in roles.items()}))
     running = Platform(kafka_bootstrap, state, *free_ports(3),
-                       {"HPS_CATALOGUE_DIR": str(catalogues), "HPS_DATABASE_URL": postgres_url,
+                       {"HPS_CATALOGUE_DIR": str(catalogues), **roles,
                         "HPS_IDENTITY_FILE": str(issuer.identity_file(state))})
     running.start_all()
     try:
