@@ -119,7 +119,7 @@ async def show(request_id: UUID, request: Request, who: PrincipalDep) -> dict:
 async def request_history(request_id: UUID, request: Request, who: PrincipalDep) -> list[dict]:
     """Every change of the request and every command refused on it, with who and when, oldest first."""
     visible(request, who, request_id)
-    return request.app.state.requests.history(str(request_id))
+    return request.app.state.requests.history(who, str(request_id))
 
 
 @router.get("/requests", response_model=Page)

@@ -2,16 +2,18 @@
 
 import base64
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import Engine, Table, and_, or_, select
+from sqlalchemy import Connection, Engine, Table, and_, or_, select
 
 from services.gateway.tables import commands, history, request_views
 from shared.api.auth import Principal
 from shared.contracts import PayrollCharged, RequestSnapshot, TransitionRefused
-from shared.db import insert_new, upsert_many
+from shared.db import as_tenant, insert_new, upsert_many
 from shared.kafka.positions import Positions, Spans
 
 
@@ -43,8 +45,15 @@ class Requests:
         """`positions`: the read model's in each events partition, written with the rows they produced."""
         self.engine, self.positions = engine, positions
 
-    def get(self, principal: Principal, request_id: str) -> View | None:
+    @contextmanager
+    def _reading(self, principal: Principal) -> Iterator[Connection]:
+        """A connection that sees a partner's own tenant only, whatever its queries ask (row-level security)."""
         with self.engine.connect() as c:
+            as_tenant(c, principal.tenant)
+            yield c
+
+    def get(self, principal: Principal, request_id: str) -> View | None:
+        with self._reading(principal) as c:
             row = c.execute(scoped(select(request_views), principal)
                             .where(request_views.c.request_id == request_id)).first()
         return _view(row) if row else None
@@ -61,16 +70,16 @@ class Requests:
         if cursor:
             at, after_id = decode_cursor(cursor)
             query = query.where(or_(v.submitted_at < at, and_(v.submitted_at == at, v.request_id < after_id)))
-        with self.engine.connect() as c:
+        with self._reading(principal) as c:
             rows = c.execute(query.order_by(v.submitted_at.desc(), v.request_id.desc()).limit(limit + 1)).all()
         views = [_view(r) for r in rows[:limit]]
         more = len(rows) > limit
         return views, (encode_cursor(views[-1].request.submitted_at, str(views[-1].request.request_id)) if more else None)
 
-    def history(self, request_id: str) -> list[dict]:
+    def history(self, principal: Principal, request_id: str) -> list[dict]:
         """Every change of a request and every command refused on it, oldest first."""
         h = history.c
-        with self.engine.connect() as c:
+        with self._reading(principal) as c:
             rows = c.execute(select(history).where(h.request_id == request_id).order_by(h.at, h.version)).mappings()
             return [{"at": r["at"].replace(tzinfo=r["at"].tzinfo or UTC).isoformat(), "outcome": r["outcome"],
                      "action": r["action"], "actor": r["actor"], "status": r["status"], "version": r["version"],

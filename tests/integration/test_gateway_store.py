@@ -63,7 +63,7 @@ def test_a_redelivered_or_older_snapshot_changes_nothing_and_is_told_once(db):
     # The first event again (from another partition's instance of the story): not applied over the
     # newer version, not told twice.
     applied(requests, "e1", snapshot(request_id, 1, "submitted", submitted))
-    assert [(h["action"], h["status"]) for h in requests.history(str(request_id))] == \
+    assert [(h["action"], h["status"]) for h in requests.history(FINANCE, str(request_id))] == \
         [("submit", "submitted"), ("accept", "accepted")]
     assert requests.get(FINANCE, str(request_id)).request.status == "accepted"
     assert position(requests, 0) == 2
@@ -90,7 +90,7 @@ def test_a_batch_is_written_as_its_events_happened_in_order(db):
 
     view = requests.get(FINANCE, str(request_id))
     assert (view.request.version, view.request.status, view.refusal) == (2, "accepted", "start it first")
-    assert [(h["outcome"], h["action"]) for h in requests.history(str(request_id))] == \
+    assert [(h["outcome"], h["action"]) for h in requests.history(FINANCE, str(request_id))] == \
         [("applied", "submit"), ("applied", "accept"), ("refused", "complete")]
     commands = Commands(db, requests)
     assert [commands.outcome(FINANCE, str(c)).state for c in (submitted, accepted, refused)] == \
@@ -105,7 +105,7 @@ def test_a_refusal_from_a_worker_that_names_no_command_is_history_only(db):
     projection = Projection()
     projection.refused("e2", "council", "it", refusal)
     requests.write(projection)
-    [_, refused] = requests.history(str(request_id))
+    [_, refused] = requests.history(FINANCE, str(request_id))
     assert (refused["outcome"], refused["command_id"], refused["reason"]) == ("refused", None, "not yet")
     assert requests.get(FINANCE, str(request_id)).refusal == "not yet"
     with db.connect() as c:

@@ -19,6 +19,7 @@ from services.finance.ledger.statement_text import Issued, pieces
 from shared import metrics
 from shared.api.auth import Principal, PrincipalDep, require
 from shared.api.errors import ApiError
+from shared.db import as_tenant
 from shared.fields import Code, Line, Period
 from shared.logging import get_logger
 from shared.money import PENNY
@@ -97,6 +98,7 @@ async def statements(request: Request, who: PrincipalDep, period: Period | None 
     """The issued statements, each with its signature: `hps finance verify` checks them with the
     published key (`/v1/finance/statement-keys`)."""
     with request.app.state.db.connect() as c:
+        as_tenant(c, who.tenant)
         issued = closing_queries.issued(c, period, _scope_tenant(who, tenant))
     return [_summary(s.number, s.tenant, s.period, str(s.total), s.content_sha256, **_signed(s)) for s in issued]
 
@@ -111,10 +113,12 @@ async def statement_keys(request: Request) -> dict:
 async def statement(number: Line(100), request: Request, who: PrincipalDep,
                     format: Annotated[Literal["json", "csv", "pdf"], Query()] = "json") -> Response:
     with request.app.state.db.connect() as c:
+        as_tenant(c, who.tenant)
         found = closing_queries.stored(c, number, _scope_tenant(who, None))
         if found is None:  # another tenant's statement is as absent as one never issued
             raise ApiError(404, "not_found", f"no statement {number}")
-        wrong = verification.problem(c, request.app.state.month_end.keys, found)
+        # A partner sees its own chain only: a gap in the numbers is other tenants' statements.
+        wrong = verification.problem(c, request.app.state.month_end.keys, found, every_tenant=who.tenant is None)
     if wrong:
         log.error("statement_unverified", statement=number, tenant=found.tenant, problem=wrong)
         metrics.error("statement_signature_invalid")

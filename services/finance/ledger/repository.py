@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from services.finance.ledger import tables as t
 from shared.contracts.names import CHARGE_RECORDED
-from shared.db import upsert
+from shared.db import as_tenant, upsert
 
 p, ch, sc, w, r, cmd = (t.postings.c, t.charges.c, t.shared_costs.c, t.withdrawals.c, t.refusals.c, t.commands.c)
 RECEIVABLE = p.account.like("receivable:%")
@@ -60,9 +60,10 @@ class Books:
         self.c = c
 
     @classmethod
-    def reading(cls, engine: Engine):
-        """`with Books.reading(engine) as books:` for reads outside the write side's transaction."""
-        return _Reading(engine)
+    def reading(cls, engine: Engine, tenant: str | None = None):
+        """`with Books.reading(engine) as books:` for reads outside the write side's transaction; with
+        `tenant`, reads that see that tenant's rows only (row-level security)."""
+        return _Reading(engine, tenant)
 
     def savepoint(self):
         return self.c.begin_nested()
@@ -328,11 +329,12 @@ def copy_rows(c: Connection, table: Table, rows: list[dict]) -> None:
 
 
 class _Reading:
-    def __init__(self, engine: Engine):
-        self.engine = engine
+    def __init__(self, engine: Engine, tenant: str | None):
+        self.engine, self.tenant = engine, tenant
 
     def __enter__(self) -> Books:
         self.connection = self.engine.connect()
+        as_tenant(self.connection, self.tenant)
         return Books(self.connection)
 
     def __exit__(self, *exc) -> None:

@@ -17,11 +17,13 @@ def _changed(body: str, body_sha256: str | None) -> bool:
     return body_sha256 is not None and signing.digest(body) != body_sha256
 
 
-def problem(c: Connection, keys: Mapping[str, Ed25519PublicKey], statement: Row) -> str | None:
-    """What is wrong with one stored statement (a row of closing_queries.stored), if anything."""
+def problem(c: Connection, keys: Mapping[str, Ed25519PublicKey], statement: Row,
+            every_tenant: bool = True) -> str | None:
+    """What is wrong with one stored statement (a row of closing_queries.stored), if anything;
+    `every_tenant`: whether `c` sees every tenant's statements (signing.problems)."""
     if _changed(statement.body, statement.body_sha256):
         return CHANGED
-    return signing.problems(q.links(c), keys).get(statement.number)
+    return signing.problems(q.links(c), keys, every_tenant).get(statement.number)
 
 
 def problems(c: Connection, keys: Mapping[str, Ed25519PublicKey], period: str | None = None) -> dict[str, str]:
