@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 INSTALL = ROOT / "deploy" / "install-manifest-tools.sh"
 IMAGE = "hps-back-office"
-SETTINGS = {f"HPS_{name.upper()}" for name in Settings.model_fields}
+SETTINGS = {f"HPS_{name.upper()}" for name in Settings.model_fields} | {"FORWARDED_ALLOW_IPS"}  # uvicorn's
 # Every consumer group KEDA may scale on, and the topics it reads, as the code has them.
 GROUP_TOPICS = {group(s): {requests_topic(s)} for s in SERVICES} | {
     LEDGER_GROUP: set(inspect.signature(RechargeEngine.runner).parameters["topics"].default)}
@@ -202,7 +202,7 @@ def _settings(env: dict[str, str], monkeypatch) -> Settings:
 
 def test_each_workload_starts_with_settings_production_accepts(example, monkeypatch):
     # Production refuses a start without a PostgreSQL URL, a Kafka cluster and a tokens file.
-    [database] = [s for name, s in _of(example, "Secret").items() if name.startswith("hps-database")]
+    [database] = [s for name, s in _of(example, "Secret").items() if name.rsplit("-", 1)[0] == "hps-database"]
     url = base64.b64decode(database["data"]["url"]).decode()
     for workload in [*_of(example, "Deployment").values(), *_of(example, "Job").values()]:
         env = {name: url if value.startswith("secret:hps-database") else value
@@ -223,6 +223,17 @@ def test_the_api_processes_mount_the_tokens_where_the_setting_says(example):
         assert Path(mount["mountPath"]) == tokens.parent and mount["readOnly"] is True
 
 
+def test_the_ledger_signs_with_the_key_mounted_where_the_setting_says(example):
+    ledger = _of(example, "Deployment")["ledger"]
+    pod = ledger["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    key = Path(_env(example, ledger)["HPS_STATEMENT_SIGNING_KEY"])
+    [volume] = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName", "").startswith("hps-statement")]
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    assert Path(mount["mountPath"]) == key.parent and mount["readOnly"] is True
+    assert key.name == "statement-signing-key.pem"  # the file the overlay's Secret holds
+
+
 def test_every_workload_runs_the_one_image(example):
     workloads = [*_of(example, "Deployment").values(), *_of(example, "Job").values()]
     images = {c["image"] for w in workloads for c in w["spec"]["template"]["spec"]["containers"]}
@@ -233,6 +244,10 @@ def test_the_migration_job_runs_hps_migrate(example):
     [job] = _of(example, "Job").values()
     [container] = job["spec"]["template"]["spec"]["containers"]
     assert container["command"] == ["hps", "migrate"]
+    # As the tables' owner, which no service is.
+    assert _env(example, job)["HPS_DATABASE_OWNER_URL"].startswith("secret:hps-database-owner")
+    for deployment in _of(example, "Deployment").values():
+        assert "HPS_DATABASE_OWNER_URL" not in _env(example, deployment)
     assert job["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
 
 
@@ -306,12 +321,15 @@ def test_only_the_gateway_is_reached_from_outside_the_namespace(example):
 
 def test_the_example_overlay_holds_placeholders_only(example):
     secrets = _of(example, "Secret")
-    assert {name.rsplit("-", 1)[0] for name in secrets} == {"hps-database", "hps-tokens"}
+    assert {name.rsplit("-", 1)[0] for name in secrets} == {"hps-database", "hps-database-owner", "hps-tokens",
+                                                            "hps-statement-signing"}
     tokens_file = K8S / "overlays" / "example" / "tokens.yaml"
     tokens = TokenFile.model_validate(yaml.safe_load(tokens_file.read_text())).tokens
     assert tokens and all(token.startswith("REPLACE-ME") for token in tokens)
     overlay = (K8S / "overlays" / "example" / "kustomization.yaml").read_text()
-    assert "url=postgresql+psycopg://hps:CHANGE-ME@postgres.example.invalid" in overlay
+    assert "url=postgresql+psycopg://hps:CHANGE-ME@postgres.example.invalid" in overlay  # the owner
+    assert "url=postgresql+psycopg://hps_app:CHANGE-ME@postgres.example.invalid" in overlay
+    assert "CHANGE-ME" in (K8S / "overlays" / "example" / "statement-signing-key.pem").read_text()
 
 
 # ---- docker-compose.yml ----------------------------------------------------------------------
@@ -361,7 +379,10 @@ def test_each_compose_service_starts_with_the_settings_it_is_given(monkeypatch):
                for key, value in services[name]["environment"].items()}
         settings = _settings(env, monkeypatch)
         assert settings.bootstrap == "kafka:9092"
-        assert settings.database_url == "postgresql+psycopg://hps:hps@postgres:5432/hps"
+        assert settings.database_url == "postgresql+psycopg://hps_app:hps_app@postgres:5432/hps"
+        assert settings.internal_host == "0.0.0.0"
+        # Only the migration runs as the owner.
+        assert (settings.database_owner_url == "postgresql+psycopg://hps:hps@postgres:5432/hps") == (name == "migrate")
 
 
 def test_only_the_gateway_and_dashboard_publish_host_ports_and_the_rest_scale():
