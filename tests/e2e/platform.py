@@ -4,6 +4,9 @@ import os
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +17,19 @@ from shared.topics import SERVICES
 from tests.conftest import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def lone_gateway(bootstrap: str, state_dir: Path, env: dict) -> Iterator["Platform"]:
+    """A gateway alone on `bootstrap`, with a database and a read-model group of its own, healthy."""
+    running = Platform(bootstrap, state_dir, *free_ports(3), {"HPS_GATEWAY_GROUP": f"test-{uuid.uuid4().hex[:8]}",
+                                                              **env})
+    running.start("gateway")
+    try:
+        running.await_health(running.url, "gateway")
+        yield running
+    finally:
+        running.stop_all()
 
 
 @dataclass

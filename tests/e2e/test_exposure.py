@@ -4,15 +4,13 @@ others are served."""
 
 import socket
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
 from shared.topics import SERVICES
-from tests.conftest import free_ports
-from tests.e2e.platform import Platform
+from tests.e2e.platform import lone_gateway
 
 
 def listening(port: int) -> set[str]:
@@ -50,14 +48,8 @@ def test_the_processes_behind_the_gateway_listen_on_loopback_only(platform):
 @pytest.fixture(scope="module")
 def limited(kafka_bootstrap, tmp_path_factory):
     """A gateway of its own that lets each caller make 20 requests a second."""
-    running = Platform(kafka_bootstrap, tmp_path_factory.mktemp("limited"), *free_ports(3),
-                       {"HPS_RATE_LIMIT": "20/second", "HPS_GATEWAY_GROUP": f"test-{uuid.uuid4().hex[:8]}"})
-    running.start("gateway")
-    try:
-        running.await_health(running.url, "gateway")
+    with lone_gateway(kafka_bootstrap, tmp_path_factory.mktemp("limited"), {"HPS_RATE_LIMIT": "20/second"}) as running:
         yield running
-    finally:
-        running.stop_all()
 
 
 def test_a_burst_past_the_rate_limit_gets_429_and_the_other_callers_are_served(limited):

@@ -17,9 +17,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from pydantic import ValidationError
 
 from shared.settings import Settings
-from tests.conftest import free_ports
 from tests.e2e.kafka_reading import submitted_events
-from tests.e2e.platform import Client, Platform
+from tests.e2e.platform import Client, lone_gateway
 
 POSTGRES = "postgresql+psycopg://hps:secret@db.example/hps"
 # (what production lacks, the environment it starts with, the setting the refusal names)
@@ -90,14 +89,9 @@ def own_tokens(tmp_path_factory):
 @pytest.fixture(scope="module")
 def gateway(kafka_bootstrap, tmp_path_factory, own_tokens):
     """A gateway alone on the session's broker, with its own SQLite database and the tokens file."""
-    running = Platform(kafka_bootstrap, tmp_path_factory.mktemp("gateway"), *free_ports(3),
-                       {"HPS_TOKENS_FILE": str(own_tokens[0]), "HPS_GATEWAY_GROUP": f"test-{uuid.uuid4().hex[:8]}"})
-    running.start("gateway")
-    try:
-        running.await_health(running.url, "gateway")
+    with lone_gateway(kafka_bootstrap, tmp_path_factory.mktemp("gateway"), {"HPS_TOKENS_FILE": str(own_tokens[0])}) \
+            as running:
         yield running
-    finally:
-        running.stop_all()
 
 
 def test_a_tokens_file_of_ones_own_replaces_the_development_tokens(gateway, own_tokens):

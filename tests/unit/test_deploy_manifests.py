@@ -212,25 +212,25 @@ def test_each_workload_starts_with_settings_production_accepts(example, monkeypa
         assert str(settings.state_dir) == "/var/lib/hps"
 
 
+def mounted(example, deployment: str, setting: str, secret: str) -> Path:
+    """The file a setting names, checked to lie in the read-only mount of the Secret `secret`."""
+    workload = _of(example, "Deployment")[deployment]
+    pod = workload["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    path = Path(_env(example, workload)[setting])
+    [volume] = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName", "").startswith(secret)]
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    assert Path(mount["mountPath"]) == path.parent and mount["readOnly"] is True, deployment
+    return path
+
+
 def test_the_api_processes_mount_the_tokens_where_the_setting_says(example):
     for name in ("gateway", "ledger", "ops"):
-        deployment = _of(example, "Deployment")[name]
-        pod = deployment["spec"]["template"]["spec"]
-        [container] = pod["containers"]
-        tokens = Path(_env(example, deployment)["HPS_TOKENS_FILE"])
-        [volume] = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName", "").startswith("hps-tokens")]
-        [mount] = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
-        assert Path(mount["mountPath"]) == tokens.parent and mount["readOnly"] is True
+        mounted(example, name, "HPS_TOKENS_FILE", "hps-tokens")
 
 
 def test_the_ledger_signs_with_the_key_mounted_where_the_setting_says(example):
-    ledger = _of(example, "Deployment")["ledger"]
-    pod = ledger["spec"]["template"]["spec"]
-    [container] = pod["containers"]
-    key = Path(_env(example, ledger)["HPS_STATEMENT_SIGNING_KEY"])
-    [volume] = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName", "").startswith("hps-statement")]
-    [mount] = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
-    assert Path(mount["mountPath"]) == key.parent and mount["readOnly"] is True
+    key = mounted(example, "ledger", "HPS_STATEMENT_SIGNING_KEY", "hps-statement-signing")
     assert key.name == "statement-signing-key.pem"  # the file the overlay's Secret holds
 
 
