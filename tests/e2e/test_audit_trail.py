@@ -15,7 +15,7 @@ from tests.e2e.platform import ROOT, Client, await_draft
 from tests.e2e.test_finance_api import charged, completed_charge
 from tests.e2e.test_kafka_outage import dead_letter
 
-PERIOD = "2033-02"
+PERIOD = "2039-02"
 
 
 def entries(client: Client, **params) -> list[dict]:
@@ -48,7 +48,7 @@ def test_every_command_of_a_month_is_in_the_audit_trail(platform, as_):
     assert corrected.status_code == 200, corrected.text
     assert finance.http.post(f"/v1/finance/periods/{PERIOD}/close").status_code == 200
     # Operations replays a dead letter.
-    letter_id, _ = asyncio.run(dead_letter(platform.bootstrap, "2033-03"))
+    letter_id, _ = asyncio.run(dead_letter(platform.bootstrap, "2039-03"))
     deadline = time.monotonic() + 30
     while (replayed := as_("dev-ops").http.post(f"/v1/ops/dead-letters/{letter_id}/replay")).status_code == 404:
         assert time.monotonic() < deadline, replayed.text
