@@ -15,12 +15,13 @@ from sqlalchemy.exc import OperationalError
 
 from shared import faults, metrics
 from shared.contracts import EVENT_TYPES, Data, EventType
-from shared.db import engine
+from shared.db import engine, upsert
 from shared.events import Event, EventCodec
 from shared.health import Health
 from shared.kafka import bus
 from shared.kafka.consuming import Runner, group_consumer
-from shared.kafka.positions import Positions
+from shared.kafka.positions import Positions, Superseded
+from shared.kafka.positions import positions as positions_table
 from shared.request_engine.handlers import Outcome
 from shared.request_engine.state import StateStore
 from shared.request_engine.worker import Worker, group
@@ -324,3 +325,42 @@ async def test_a_consumer_keeping_its_own_positions_records_each_refusal_through
     assert runner.progress.dead_lettered == 3 and runner.progress.error is None  # recovered from the fault
     letters = await read_all(kafka_bootstrap, DEAD_LETTERS)
     assert not [m for m in letters if ("hps_dlq_topic", topic.encode()) in m.headers]
+
+
+async def test_a_batch_superseded_by_another_instance_is_read_again_from_the_stored_position(
+        kafka_bootstrap, bare_topic, tmp_path):
+    topic, _ = bare_topic
+    tp, handled = TopicPartition(topic, 0), []
+    db = engine(f"sqlite:///{tmp_path / 'positions.db'}")
+    positions = Positions(db, "superseded", from_start=True)
+
+    async def handle(messages):
+        if not handled:  # meanwhile another instance took the partition and handled the first two
+            with db.begin() as c:
+                upsert(c, positions_table, {"group_id": "superseded", "topic": topic, "partition": 0},
+                       {"next_offset": 2})
+            handled.append(None)
+            raise Superseded(f"{topic}-0 is at 2 in the database, past {messages[0].offset}")
+        handled.extend(m.value for m in messages)
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=None, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    consumer.assign([tp])
+    runner = Runner("superseded", consumer, handle, group=None, dead_letters=None, batch=True, positions=positions)
+    health = Health("runner-test", stall_after_s=60)
+    health.start(runner)
+    await run_until(health, lambda: b"b" in handled)
+    assert handled == [None, b"b"]  # neither a nor poison again: the other instance had them
+
+
+async def test_a_commit_the_group_refuses_costs_nothing_but_a_log_line(kafka_bootstrap, bare_topic):
+    topic, _ = bare_topic
+    group = f"{topic}-refused"
+    consumer = group_consumer(kafka_bootstrap, group)
+    runner = Runner("refused", consumer, lambda messages: None, group=group, topics=[topic], dead_letters=None)
+    await consumer.start()
+    try:  # not assigned the partition (never subscribed): the group refuses its offset, as after a rebalance
+        await runner._commit({TopicPartition(topic, 0): 1})
+        assert await consumer.committed(TopicPartition(topic, 0)) is None  # nothing moved
+    finally:
+        await consumer.stop()
