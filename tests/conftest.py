@@ -30,27 +30,40 @@ def pytest_collection_modifyitems(items):
             item.add_marker(level)
 
 
-def free_ports(count: int) -> list[int]:
-    """Distinct free ports: all held open at once, so the kernel cannot hand one out twice."""
-    sockets = [socket.socket() for _ in range(count)]
+def _first_ephemeral_port() -> int:
     try:
-        for s in sockets:
-            s.bind(("localhost", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
+# Below the range the kernel hands to outgoing connections: a port found free here stays free until
+# the process it is meant for binds it (one picked by bind(0) could meanwhile become a client's).
+_LOWEST, _ABOVE = 20_000, _first_ephemeral_port()
+_handed_out: set[int] = set()
+
+
+def port_block(size: int) -> int:
+    """The first of `size` consecutive free ports, none handed out before in this process."""
+    rng = random.Random()
+    while True:
+        base = rng.randrange(_LOWEST, _ABOVE - size)
+        wanted = range(base, base + size)
+        if _handed_out.isdisjoint(wanted) and all(_free(p) for p in wanted):
+            _handed_out.update(wanted)
+            return base
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct free ports."""
+    return [port_block(1) for _ in range(count)]
 
 
 def cluster_ports(brokers: int) -> tuple[int, int]:
     """(first broker port, first controller port) of a local cluster: node i listens 2 × (i − 1)
-    above each, so every one of those ports must be free."""
-    rng = random.Random()
-    while True:
-        port, controller = rng.randrange(20_000, 60_000, 2), rng.randrange(20_000, 60_000, 2)
-        wanted = [base + 2 * i for base in (port, controller) for i in range(brokers)]
-        if len(set(wanted)) == len(wanted) and all(_free(p) for p in wanted):
-            return port, controller
+    above each."""
+    base = port_block(2 * brokers)
+    return base, base + 1
 
 
 def _free(port: int) -> bool:

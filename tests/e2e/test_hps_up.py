@@ -17,7 +17,7 @@ from kafka.admin import ConfigResource, ConfigResourceType
 
 from deploy.kafka_local import port_open
 from shared.kafka import bus
-from tests.conftest import cluster_ports, free_ports, fresh_database
+from tests.conftest import fresh_database, port_block
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +36,11 @@ def processes_mentioning(text: str) -> list[int]:
 
 def environment(tmp_path) -> tuple[dict, dict]:
     """`hps up`'s environment on free ports, and the ports."""
-    ports = dict(zip(("kafka", "controller", "gateway", "finance", "ops", "workers"), free_ports(9)))
+    # One block: a cluster's nodes listen 2 apart, the workers each a port above the first, and the
+    # second instance of each process 10 above the first.
+    base = port_block(40)
+    ports = {"kafka": base, "controller": base + 1, "gateway": base + 6, "finance": base + 7, "ops": base + 8,
+             "workers": base + 10}
     env = {**os.environ, "HPS_STATE_DIR": str(tmp_path / "state"), "HPS_KAFKA_PORT": str(ports["kafka"]),
            "HPS_KAFKA_CONTROLLER_PORT": str(ports["controller"]), "HPS_GATEWAY_PORT": str(ports["gateway"]),
            "HPS_FINANCE_PORT": str(ports["finance"]), "HPS_OPS_PORT": str(ports["ops"]),
@@ -141,9 +145,7 @@ def test_hps_up_stops_at_once_naming_a_port_in_use_and_the_setting_that_moves_it
 
 def test_hps_up_runs_instances_of_services_on_postgres_and_a_three_broker_cluster(tmp_path):
     env, ports = environment(tmp_path)
-    kafka, controller = cluster_ports(3)
-    env |= {"HPS_KAFKA_PORT": str(kafka), "HPS_KAFKA_CONTROLLER_PORT": str(controller)}
-    bootstrap = ",".join(f"localhost:{kafka + 2 * i}" for i in range(3))
+    bootstrap = ",".join(f"localhost:{ports['kafka'] + 2 * i}" for i in range(3))
     with fresh_database() as url:
         up = subprocess.Popen([sys.executable, "-m", "services.cli.main", "up", "--scale", "it=2,ledger=2",
                                "--brokers", "3"], cwd=ROOT, env={**env, "HPS_DATABASE_URL": url},
