@@ -110,7 +110,9 @@ class Audited:
         action = f"{scope['method']} {_template(scope)}"
         if isinstance(asked.get("action"), str):
             action += f" {asked['action'][:40]}"
-        tenant = who.tenant if who is not None and who.tenant else asked.get("tenant")
+        # The tenant the command concerns: the route's word (finance answering a partner), the caller's, the body's.
+        tenant = scope.get("state", {}).get("audit_tenant") or (who.tenant if who is not None and who.tenant
+                                                                 else asked.get("tenant"))
         try:
             await scope["app"].state.audit.record(
                 service=self.service, actor=who.name if who is not None else "anonymous",

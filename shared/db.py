@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -117,3 +118,8 @@ class GroupCommit:
             else:
                 for _, done in group:
                     done.done() or done.set_result(None)
+
+
+def aware(at: datetime) -> datetime:
+    """A time as stored: SQLite gives back the UTC time it was given without its zone."""
+    return at if at.tzinfo else at.replace(tzinfo=UTC)

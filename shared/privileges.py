@@ -40,6 +40,8 @@ GRANTS: dict[str, Grant] = {
     "ledger_commands": Grant(wall=TENANT),
     "ledger_events": Grant(),
     "ledger_withdrawals": Grant(),
+    "ledger_disputes": Grant(wall=TENANT),
+    "ledger_dispute_answers": Grant(wall="dispute_id IN (SELECT dispute_id FROM ledger_disputes)"),  # under its wall
     "ops_replays": Grant(),
     "audit_log": Grant(wall=TENANT),
     "ledger_shared_costs": Grant(updates=("apportioned",)),  # forward only: see GUARDS

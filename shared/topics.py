@@ -33,6 +33,7 @@ def events_topic(service: str) -> str:
 
 CHARGES = "finance.charges"
 SHARED_COSTS = "finance.shared-costs"
+DISPUTES = "finance.disputes"
 FINANCE_REFUSALS = "finance.refusals"
 DEAD_LETTERS = "ops.dead-letters"
 
@@ -47,6 +48,7 @@ TOPICS: tuple[Topic, ...] = (
     ),
     Topic(CHARGES, 6, FOREVER, "charges for completed and recurring work, input of the ledger (key: tenant)"),
     Topic(SHARED_COSTS, 3, FOREVER, "costs of the shared unit to apportion between tenants (key: service)"),
+    Topic(DISPUTES, 3, FOREVER, "statement lines disputed by partners, and finance's answers (key: tenant)"),
     Topic(FINANCE_REFUSALS, 3, FOREVER, "entries and commands the ledger would not post, with the reason (key: tenant)"),
     Topic(DEAD_LETTERS, 3, 90 * DAY_MS, "messages that failed validation or handling, with reason and source position"),
 )

@@ -8,12 +8,18 @@ from shared.contracts.base import Data
 from shared.contracts.finance import (
     Basis,
     ChargeRecorded,
+    DisputeAccepted,
+    DisputeRaised,
+    DisputeRejected,
     FinanceCommandRefused,
     SharedCostRecorded,
     SharedCostWithdrawn,
 )
 from shared.contracts.names import (
     CHARGE_RECORDED,
+    DISPUTE_ACCEPTED,
+    DISPUTE_RAISED,
+    DISPUTE_REJECTED,
     FINANCE_COMMAND_REFUSED,
     PAYROLL_CHARGED,
     PAYROLL_RUN_REQUESTED,
@@ -37,10 +43,10 @@ from shared.contracts.requests import (
     TransitionRequested,
 )
 
-__all__ = ["Action", "Basis", "Change", "ChargeRecorded", "Data", "EVENT_TYPES", "EventType", "FinanceCommandRefused",
-           "Measures", "PayrollCharged", "PayrollRunRequested", "Priority", "RequestEvent", "RequestSnapshot", "RequestSubmitted",
-           "SharedCostRecorded", "SharedCostWithdrawn", "SlaBreached", "SlaCheck", "Status", "TransitionRefused",
-           "TransitionRequested"]
+__all__ = ["Action", "Basis", "Change", "ChargeRecorded", "Data", "DisputeAccepted", "DisputeRaised",
+           "DisputeRejected", "EVENT_TYPES", "EventType", "FinanceCommandRefused", "Measures", "PayrollCharged",
+           "PayrollRunRequested", "Priority", "RequestEvent", "RequestSnapshot", "RequestSubmitted", "SharedCostRecorded",
+           "SharedCostWithdrawn", "SlaBreached", "SlaCheck", "Status", "TransitionRefused", "TransitionRequested"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,12 @@ EVENT_TYPES: dict[str, EventType] = {
                   "a cost (or, negative, a credit) of the shared unit to apportion between the tenants of its period"),
         EventType(SHARED_COST_WITHDRAWN, topics.SHARED_COSTS, SharedCostWithdrawn, "service",
                   "finance took a shared cost back (its shares reversed), or re-recorded it on another basis"),
+        EventType(DISPUTE_RAISED, topics.DISPUTES, DisputeRaised, "tenant",
+                  "a partner disputes a line of one of its issued statements, with a reason"),
+        EventType(DISPUTE_ACCEPTED, topics.DISPUTES, DisputeAccepted, "tenant",
+                  "finance accepts a dispute: a credit note on the partner's next statement"),
+        EventType(DISPUTE_REJECTED, topics.DISPUTES, DisputeRejected, "tenant",
+                  "finance rejects a dispute, with its reason; the statement stands"),
         EventType(FINANCE_COMMAND_REFUSED, topics.FINANCE_REFUSALS, FinanceCommandRefused, "tenant",
                   "the ledger would not post an entry: why, for whoever asked"),
     ]

@@ -1,4 +1,4 @@
-"""The ledger's event payloads: charges, shared costs (and credits), withdrawals, refusals."""
+"""The ledger's event payloads: charges, shared costs (and credits), withdrawals, disputes, refusals."""
 
 from datetime import date, datetime
 from decimal import Decimal
@@ -13,8 +13,8 @@ from shared.fields import Code, CostCentre, Line, Period, Pounds, Prose
 Basis = Literal["staff", "sites", "budget", "fixed", "usage"]
 # Why the ledger refused an entry; the finance API answers 404 for not_found, 409 for the
 # already_* codes and 422 for the others.
-RefusalCode = Literal["not_found", "already_corrected", "already_withdrawn", "cannot_apportion", "not_billable",
-                      "invalid", "unsupported"]
+RefusalCode = Literal["not_found", "already_corrected", "already_withdrawn", "already_disputed", "already_answered",
+                      "already_credited", "cannot_apportion", "not_billable", "invalid", "unsupported"]
 
 
 class ChargeRecorded(Data):
@@ -82,6 +82,34 @@ class SharedCostWithdrawn(Data):
         if self.replacement_id is not None and self.replacement_id == self.cost_id:
             raise ValueError("replacement_id: the cost recorded again needs an id of its own")
         return self
+
+
+class DisputeRaised(Data):
+    """A partner says a line of one of its issued statements is wrong, and why."""
+
+    dispute_id: UUID
+    statement_number: Line(32)
+    line_id: UUID = Field(description="the charge_id or cost_id of the disputed line, as the statement shows it")
+    reason: Prose(1000)
+    raised_by: Line()
+
+
+class DisputeAccepted(Data):
+    """Finance agrees: a credit note of `credit` on the partner's next open statement, referencing the
+    disputed line; a shared cost's credit is apportioned back to the other tenants that bore it."""
+
+    dispute_id: UUID
+    credit: Pounds = Field(gt=0, le=100_000_000)
+    reason: Prose(1000)
+    answered_by: Line()
+
+
+class DisputeRejected(Data):
+    """Finance does not agree, and says why; the statement stands."""
+
+    dispute_id: UUID
+    reason: Prose(1000)
+    answered_by: Line()
 
 
 class FinanceCommandRefused(Data):

@@ -18,6 +18,7 @@ from shared.settings import Settings
 from tests.conftest import app_url, fresh_database
 from tests.integration.ledger_databases import REGISTRY
 from tests.integration.test_ledger import charge
+from tests.integration.test_ledger_disputes import accepted, raised
 
 TENANT_TABLES = sorted(table for table, grant in GRANTS.items() if grant.wall)
 
@@ -40,11 +41,18 @@ def databases():
 
 def two_tenants(app) -> None:
     """As the application: charges of the council and the CCG, October closed, and a request of each."""
-    ledger = Ledger(app, REGISTRY)
+    ledger, october = Ledger(app, REGISTRY), {}
     for tenant in ("council", "ccg"):
-        ledger.apply(charge(tenant, "850.00", period="2026-10"))
+        october[tenant] = charge(tenant, "850.00", period="2026-10")
+        ledger.apply(october[tenant])
         ledger.apply(charge(tenant, "45.00", period="2026-11"))
-    MonthEnd(app, REGISTRY, Signer.generated()).close("2026-10", "Finance officer")
+    for statement in MonthEnd(app, REGISTRY, Signer.generated()).close("2026-10", "Finance officer"):
+        if statement["tenant"]["code"] not in october:
+            continue
+        dispute = raised(statement["tenant"]["code"], statement["statement_number"],
+                         october[statement["tenant"]["code"]].data["charge_id"])
+        ledger.apply(dispute)
+        ledger.apply(accepted(dispute, "10.00"))
     with app.begin() as c:
         for tenant in ("council", "ccg"):
             request_id = str(uuid.uuid4())
@@ -82,6 +90,8 @@ FORBIDDEN = [
     "UPDATE ledger_periods SET status = 'open' WHERE period = '2026-10'",
     "DELETE FROM ledger_periods WHERE period = '2026-10'",
     "UPDATE ledger_control SET statement_sequence = 0",
+    "UPDATE ledger_dispute_answers SET credit = 1000",
+    "DELETE FROM ledger_disputes",
     "ALTER TABLE ledger_postings ADD COLUMN x int",
     "ALTER TABLE ledger_statements DISABLE TRIGGER ledger_statements_immutable",
     "ALTER TABLE ledger_statements DISABLE TRIGGER ALL",

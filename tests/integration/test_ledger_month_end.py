@@ -299,7 +299,7 @@ class MonthEndContract(LedgerFixtures):
         assert sorted((x["type"], x["amount"], x["original_period"]) for x in council["prior_period_adjustments"]) == \
             [("charge", "60.00", "2026-09"), ("reversal", "-90.00", "2026-09")]
         assert council["totals"] == {"direct_charges": "80.00", "shared_costs": "0.00", "corrections": "-10.00",
-                                     "prior_period_adjustments": "-30.00", "total": "40.00"}
+                                     "prior_period_adjustments": "-30.00", "credit_notes": "0.00", "total": "40.00"}
 
 
     # A month with nobody to bill.

@@ -114,6 +114,10 @@ def row(source: str, amount: str, original_period: str = "2026-10", tenant: str 
               "unit_price": Decimal(amount), "amount_set_by_hand": extra.get("by_hand", False)}
     cost = {"cost_id": "s", "cost_description": "network", "cost_total": Decimal(extra.get("cost_total", "0")),
             "cost_reason": extra.get("reason"), "replaces": None}
+    dispute = {"disputed_statement": "HPS-202609-00001", "disputed_line": "line", "disputed_description": "network",
+               "credit_reason": "Agreed: the link was down for a week"}
+    if source in ("credit_note", "reapportioned"):
+        return {**receivable, **dispute}
     return {**receivable, **(cost if source in ("shared_cost", "withdrawal") else charge)}
 
 
@@ -124,9 +128,17 @@ def test_sections_follow_the_period_an_entry_belongs_to():
                        row("shared_cost", "-20.00", cost_total="-60.00", basis="staff", exact_share=Decimal("-20"),
                            reason="Refund"),
                        row("withdrawal", "-7.00", original_period="2026-08", cost_total="21.00", basis="sites",
-                           exact_share=Decimal("-7"))], "ccg", "CCG", "2026-10", NAMES)
+                           exact_share=Decimal("-7")),
+                       row("credit_note", "-12.00", original_period="2026-09"),
+                       row("reapportioned", "3.34", original_period="2026-09", basis="shares",
+                           exact_share=Decimal("3.333333"))], "ccg", "CCG", "2026-10", NAMES)
     assert statement["totals"] == {"direct_charges": "100.00", "shared_costs": "-20.00", "corrections": "-10.00",
-                                   "prior_period_adjustments": "-2.00", "total": "68.00"}
+                                   "prior_period_adjustments": "-2.00", "credit_notes": "-8.66", "total": "59.34"}
+    note, back = statement["credit_notes"]
+    assert (note["type"], note["amount"], note["disputed_statement"], note["disputed_line"], note["reason"]) == \
+        ("credit_note", "-12.00", "HPS-202609-00001", "line", "Agreed: the link was down for a week")
+    assert (back["type"], back["amount"], back["exact_share"], back["rounding"], back["cost_id"]) == \
+        ("reapportioned", "3.34", "3.333333", "0.006667", "line")
     assert [(x["type"], x["amount"]) for x in statement["corrections"]] == [("reversal", "-100.00"),
                                                                             ("charge", "90.00")]
     assert statement["corrections"][1]["note"] == "amount set by hand"

@@ -8,36 +8,32 @@ passes is published, recorded as a command, and answered `202` with where its ou
 """
 
 import json
-from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.finance.ledger import month_end_api
+from services.finance.ledger import disputes_api, month_end_api
+from services.finance.ledger.accepting import IdempotencyKey, accept, location, read, taken
 from services.finance.ledger.apportionment import why_not
 from services.finance.ledger.entries import STATUS, CorrectionError, Unpostable, check_period, corrected
-from services.finance.ledger.outcome import outcome, pending
 from services.finance.ledger.repository import Books
 from shared import ids
-from shared.api.app import publish_once
 from shared.api.auth import Principal, PrincipalDep, require
 from shared.api.errors import ApiError
-from shared.api.outcomes import WaitSeconds, answer, not_found, settle
+from shared.api.outcomes import WaitSeconds, not_found, settle
 from shared.contracts import Basis, ChargeRecorded, SharedCostRecorded, SharedCostWithdrawn
 from shared.contracts.finance import amount_problem
 from shared.contracts.names import CHARGE_RECORDED, SHARED_COST_RECORDED, SHARED_COST_WITHDRAWN
-from shared.events import Event
 from shared.fields import Code, Period, Prose
 from shared.idempotency import Command
 from shared.topics import CHARGES, SERVICES, SHARED_COSTS
 
 router = APIRouter(prefix="/v1/finance")
 router.include_router(month_end_api.router)
-IdempotencyKey = Annotated[str | None, Header(max_length=200)]
+router.include_router(disputes_api.router)
 
 
 class NewSharedCost(BaseModel):
@@ -72,42 +68,6 @@ class Rebasis(BaseModel):
     reason: Prose(500)
 
 
-def _location(command_id: str) -> str:
-    return f"/v1/finance/commands/{command_id}"
-
-
-def _retry(request: Request, scope: str, key: str | None) -> bool:
-    """True if `key` was taken already. With the same body the call is a retry, answered as the first
-    one was whatever has happened since; with another, `publish_once` answers 409. Either way the
-    state the first call was checked against is not checked again."""
-    if not key:
-        return False
-    with Books.reading(request.app.state.db) as books:
-        return books.idempotency_body(scope, key) is not None
-
-
-async def _accept(request: Request, who: Principal, kind: str, subject: str, command: Command, scope: str,
-                  key: str | None, body: str, wait: float, **ids) -> JSONResponse:
-    """Publish `command` (once, under an Idempotency-Key), record it, and answer: pending, or, asked to
-    wait, its outcome."""
-    await publish_once(request, request.app.state.idempotency, scope, key, body, command, **ids)
-    event: Event = command.event
-    db = request.app.state.db
-    with db.begin() as c:
-        Books(c).add_command({"command_id": str(event.id), "kind": kind, "subject": subject, "tenant": event.tenant,
-                              "requested_by": who.name, "requested_at": datetime.now(UTC),
-                              "body": json.dumps(event.data, sort_keys=True)})
-    location = _location(str(event.id))
-    return await answer(pending(str(event.id), location, kind, subject, **ids), location,
-                        lambda: _read(db, str(event.id)), wait)
-
-
-def _read(db, command_id: str):
-    with Books.reading(db) as books:
-        found = books.command(command_id)
-    return outcome(found, _location(command_id)) if found else None
-
-
 def _apportionable(request: Request, books: Books, service: str, basis: str, period: str) -> None:
     """422 naming the basis and why, if a cost of `service` on `basis` cannot be apportioned in `period`."""
     usage = books.usage(service, period) if basis == "usage" else None
@@ -127,7 +87,7 @@ async def record_shared_cost(body: NewSharedCost, request: Request, who: Princip
     if problem := amount_problem(body.amount, body.reason):
         raise ApiError(422, "invalid", ": ".join(problem), problem[0])
     raw = body.model_dump_json()
-    if not _retry(request, "finance", idempotency_key):
+    if not taken(request, "finance", idempotency_key):
         try:
             check_period(request.app.state.registry, body.period)
         except Unpostable as exc:
@@ -139,7 +99,7 @@ async def record_shared_cost(body: NewSharedCost, request: Request, who: Princip
     event = request.app.state.codec.build(SHARED_COST_RECORDED, "/hps/finance",
                                           request.app.state.registry.unit.code, cost, subject=str(cost_id),
                                           id=ids.derived(f"event/{cost_id}"))
-    return await _accept(request, who, "shared_cost", str(cost_id), Command(SHARED_COSTS, body.service, event),
+    return await accept(request, who, "shared_cost", str(cost_id), Command(SHARED_COSTS, body.service, event),
                          "finance", idempotency_key, raw, wait, cost_id=str(cost_id))
 
 
@@ -151,7 +111,7 @@ async def correct(body: Correction, request: Request, who: PrincipalDep, wait: W
     amount that is no whole-penny unit price keeps it too, and the line says the amount was set by hand."""
     require(who, "finance")
     raw = body.model_dump_json()
-    retry = _retry(request, "finance-correction", idempotency_key)
+    retry = taken(request, "finance-correction", idempotency_key)
     with Books.reading(request.app.state.db) as books:
         original = books.charge(str(body.charge_id))
         if original is None:
@@ -181,7 +141,7 @@ async def correct(body: Correction, request: Request, who: PrincipalDep, wait: W
         description=f"Correction: {body.reason}"[:200], corrects=original["charge_id"])
     event = request.app.state.codec.build(CHARGE_RECORDED, "/hps/finance", original["tenant"], correction,
                                           subject=original["charge_id"], id=ids.derived(f"event/{charge_id}"))
-    return await _accept(request, who, "correction", original["charge_id"],
+    return await accept(request, who, "correction", original["charge_id"],
                          Command(CHARGES, original["tenant"], event), "finance-correction", idempotency_key, raw, wait,
                          charge_id=str(charge_id), corrects=original["charge_id"])
 
@@ -214,7 +174,7 @@ async def _withdraw(request: Request, who: Principal, cost_id: UUID, reason: str
     require(who, "finance")
     kind = "rebasis" if basis else "withdrawal"
     raw = json.dumps({"cost_id": str(cost_id), "reason": reason, "basis": basis}, sort_keys=True)
-    retry = _retry(request, f"finance-{kind}", key)
+    retry = taken(request, f"finance-{kind}", key)
     with Books.reading(request.app.state.db) as books:
         cost = _withdrawable(request, books, str(cost_id), retry)
         if basis and not retry:
@@ -228,7 +188,7 @@ async def _withdraw(request: Request, who: Principal, cost_id: UUID, reason: str
     event = request.app.state.codec.build(SHARED_COST_WITHDRAWN, "/hps/finance", request.app.state.registry.unit.code,
                                           withdrawn, subject=str(cost_id), id=event_id)
     named = {"cost_id": str(cost_id), **({"replacement_id": str(replacement_id)} if replacement_id else {})}
-    return await _accept(request, who, kind, str(cost_id), Command(SHARED_COSTS, cost["service"], event),
+    return await accept(request, who, kind, str(cost_id), Command(SHARED_COSTS, cost["service"], event),
                          f"finance-{kind}", key, raw, wait, **named)
 
 
@@ -252,14 +212,15 @@ async def command(command_id: UUID, request: Request, who: PrincipalDep, wait: W
     """A finance command (or any event the ledger was sent) and its outcome: pending, applied (with
     what was posted) or refused (with the reason). With ?wait=N, answers once decided or after N s."""
     require(who, "finance", "ops")
-    location = _location(str(command_id))
-    found = _read(request.app.state.db, str(command_id))
+    where = location(str(command_id))
+    found = read(request.app.state.db, str(command_id))
     if found is None:
         raise not_found(str(command_id))
-    decided = await settle(found, lambda: _read(request.app.state.db, str(command_id)), wait)
-    return JSONResponse(decided.resource, 200, headers={"Location": location})
+    decided = await settle(found, lambda: read(request.app.state.db, str(command_id)), wait)
+    return JSONResponse(decided.resource, 200, headers={"Location": where})
 
 
 # The commands a caller may wait for answer the ledger's refusal with the status of its code: for
 # the API document (shared.api.docs.describe's `decided`).
-DECIDED = {endpoint: STATUS for endpoint in (record_shared_cost, correct, withdraw, rebasis)}
+DECIDED = {endpoint: STATUS for endpoint in (record_shared_cost, correct, withdraw, rebasis, disputes_api.raise_dispute,
+                                            disputes_api.accept_dispute, disputes_api.reject_dispute)}

@@ -15,6 +15,7 @@ from services.finance.ledger.entries import (
 )
 from services.finance.ledger.repository import Books
 from shared.contracts.names import CHARGE_RECORDED as CHARGE
+from shared.db import aware
 from shared.events import Event
 from shared.tenants import Registry
 
@@ -103,11 +104,6 @@ class Batch:
 def plain_charge(event: Event) -> bool:
     """A charge that is not a correction: the bulk of the stream, posted by the batch's fast path."""
     return event.type == CHARGE and event.data["kind"] != "correction"
-
-
-def aware(at: datetime) -> datetime:
-    """SQLite gives back the UTC time it was given without its zone."""
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def subject_of(event: Event) -> str | None:

@@ -10,6 +10,7 @@ from decimal import Decimal
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
+from services.finance.ledger import disputes
 from services.finance.ledger.apportionment import shares, why_not
 from services.finance.ledger.batch import Batch, plain_charge
 from services.finance.ledger.entries import (
@@ -26,14 +27,16 @@ from services.finance.ledger.entries import (
     withdrawal_postings,
 )
 from services.finance.ledger.repository import Books
-from shared.contracts import SharedCostRecorded, SharedCostWithdrawn
+from shared.contracts import DisputeAccepted, DisputeRaised, DisputeRejected, SharedCostRecorded, SharedCostWithdrawn
 from shared.contracts.names import CHARGE_RECORDED as CHARGE
+from shared.contracts.names import DISPUTE_ACCEPTED, DISPUTE_RAISED, DISPUTE_REJECTED
 from shared.contracts.names import SHARED_COST_RECORDED as SHARED_COST
 from shared.contracts.names import SHARED_COST_WITHDRAWN as WITHDRAWN
 from shared.events import Event
 from shared.tenants import Registry
 
 Result = bool | Conflict | Unpostable
+ANSWERS = {DISPUTE_ACCEPTED: DisputeAccepted, DISPUTE_REJECTED: DisputeRejected}
 
 
 class Unverified(Exception):
@@ -114,6 +117,11 @@ class Ledger:
                     self._shared_cost(books, batch, str(event.id), SharedCostRecorded.model_validate(event.data))
                 elif event.type == WITHDRAWN:
                     self._withdraw(books, batch, event, SharedCostWithdrawn.model_validate(event.data))
+                elif event.type == DISPUTE_RAISED:
+                    disputes.record(books, event, DisputeRaised.model_validate(event.data))
+                elif event.type in ANSWERS:
+                    disputes.answer(books, self.registry, batch.statement, event,
+                                    ANSWERS[event.type].model_validate(event.data))
                 else:
                     raise Unpostable(f"the ledger does not post {event.type}", "unsupported")
         except IntegrityError:
@@ -136,6 +144,10 @@ class Ledger:
         if corrected_by := books.correction_of(original["charge_id"]):
             raise Unpostable(f"charge {original['charge_id']} was corrected already; correct the correction, "
                              f"charge {corrected_by}, instead", "already_corrected", corrected_by=corrected_by)
+        if credited := books.disputes(line_id=original["charge_id"], status="accepted"):
+            raise Unpostable(f"charge {original['charge_id']} was credited by dispute {credited[0]['dispute_id']}; "
+                             "a correction would credit it twice", "already_credited",
+                             dispute_id=credited[0]["dispute_id"])
         statement = batch.statement(original["period"])
         tenant = billed(self.registry, original["tenant"], original["period"], statement,
                         f"reversal of charge {original['charge_id']}")
@@ -178,8 +190,8 @@ class Ledger:
         reversed_on = None
         if cost["apportioned"]:
             reversed_on = batch.statement(cost["period"])
-            books.add_postings(withdrawal_postings(self.registry, str(event.id), cost, books.shares_posted(cost),
-                                                   reversed_on))
+            posted = books.shares_posted(cost) + books.credits_of(cost_id)  # its disputes' credit notes too
+            books.add_postings(withdrawal_postings(self.registry, str(event.id), cost, posted, reversed_on))
         books.add_withdrawal({"cost_id": cost_id, "event_id": str(event.id), "reason": withdrawn.reason,
                               "withdrawn_by": withdrawn.withdrawn_by, "rebasis": withdrawn.rebasis,
                               "replacement_id": str(withdrawn.replacement_id) if withdrawn.replacement_id else None,

@@ -84,11 +84,12 @@ class Reconciliation:
     service: str
     direct_charges: Decimal
     shared_costs: Decimal
+    credit_notes: Decimal  # accepted disputes' credits that no other tenant bears (negative)
     recharged: Decimal
 
     @property
     def recorded(self) -> Decimal:
-        return self.direct_charges + self.shared_costs
+        return self.direct_charges + self.shared_costs + self.credit_notes
 
     @property
     def difference(self) -> Decimal:
@@ -237,7 +238,7 @@ class MonthEnd:
         and those that cannot be are reported as blockers."""
         with Books.reading(self.engine) as books:
             plan = self._plan(books, period)
-            charged, costs = books.recorded_charges(period), books.recorded_costs(period)
+            charged, costs, credited = books.recorded_charges(period), books.recorded_costs(period), books.credited(period)
             recharged = books.recharged(period)
             unverified = verification.problems(books.c, self.keys, period)
         for _, postings in plan.posts:
@@ -245,7 +246,8 @@ class MonthEnd:
                 if posting["account"].startswith("receivable:"):
                     amount = posting["debit"] - posting["credit"]
                     recharged[posting["service"]] = recharged.get(posting["service"], Decimal(0)) + amount
-        rows = [Reconciliation(service, charged.get(service, Decimal(0)), costs.get(service, Decimal(0)),
-                               recharged.get(service, Decimal(0)))
-                for service in sorted(set(charged) | set(costs) | set(recharged))]
+        zero = Decimal(0)
+        rows = [Reconciliation(service, charged.get(service, zero), costs.get(service, zero),
+                               credited.get(service, zero), recharged.get(service, zero))
+                for service in sorted(set(charged) | set(costs) | set(credited) | set(recharged))]
         return Report(rows, plan.blockers, unverified)

@@ -18,7 +18,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from services.finance.ledger import tables as t
 from services.finance.ledger.repository import RECEIVABLE, scoped, statement_postings
 from services.finance.ledger.signing import Link
-from services.finance.ledger.statements import DIRECT_FIELDS
+from services.finance.ledger.statements import CREDIT_SOURCES, DIRECT_FIELDS
 
 p, ch, sc, st = t.postings.c, t.charges.c, t.shared_costs.c, t.statements.c
 CHARGED = t.postings.outerjoin(t.charges, p.source_id == ch.charge_id)  # a posting with its charge, if any
@@ -45,7 +45,8 @@ def _real_text(element, compiler, **kw) -> str:
 
 def section(period: str):
     """The section of `period`'s statement a posting's line goes in: `statements.entry`'s test."""
-    return case((p.original_period != period, "prior_period_adjustments"),
+    return case((p.source.in_(CREDIT_SOURCES), "credit_notes"),
+                (p.original_period != period, "prior_period_adjustments"),
                 (p.source.in_(("reversal", "withdrawal")) | (ch.kind == "correction"), "corrections"),
                 (p.source == "shared_cost", "shared_costs"), else_="direct_charges")
 

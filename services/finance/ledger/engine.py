@@ -20,7 +20,7 @@ from shared.events import Event, EventCodec, InvalidEvent
 from shared.kafka import bus
 from shared.kafka.consuming import Refusals, Runner, group_consumer
 from shared.logging import get_logger
-from shared.topics import CHARGES, FINANCE_REFUSALS, SHARED_COSTS
+from shared.topics import CHARGES, DISPUTES, FINANCE_REFUSALS, SHARED_COSTS
 
 GROUP = "hps-finance-ledger"
 # Big fetches, each posted in one transaction: its round trips and commit are shared by thousands of charges.
@@ -33,7 +33,7 @@ class RechargeEngine:
         """`producer` (started, acknowledged, retrying) tells the refusals and sends the dead letters."""
         self.ledger, self.codec, self.producer = ledger, codec, producer
 
-    def runner(self, bootstrap: str, topics=(CHARGES, SHARED_COSTS), group: str = GROUP) -> Runner:
+    def runner(self, bootstrap: str, topics=(CHARGES, SHARED_COSTS, DISPUTES), group: str = GROUP) -> Runner:
         # No positions of its own: each event is posted once under its id, by whichever instance has it.
         consumer = group_consumer(bootstrap, group, max_partition_fetch_bytes=PARTITION_FETCH_BYTES)
         return Runner("recharge-engine", consumer, self.handle, group=group, topics=topics,

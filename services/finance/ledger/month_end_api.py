@@ -141,7 +141,7 @@ async def reconciliation(period: Period, request: Request, who: PrincipalDep) ->
     report = request.app.state.month_end.reconcile(period)
     return {"period": period, "balanced": report.balanced,
             "services": [{"service": r.service, **{name: str(getattr(r, name).quantize(PENNY)) for name in
-                          ("direct_charges", "shared_costs", "recorded", "recharged", "difference")}}
+                          ("direct_charges", "shared_costs", "credit_notes", "recorded", "recharged", "difference")}}
                          for r in report.services],
             "blockers": [blocker(b) for b in report.blockers],
             "unverified_statements": [{"number": n, "problem": why} for n, why in sorted(report.unverified.items())]}

@@ -2,23 +2,28 @@
 ledger decides, then applied (with what it posted) or refused (with the reason, as the API answers it)."""
 
 import json
-from datetime import UTC, datetime
 from decimal import Decimal
 
+from services.finance.ledger import disputes
 from services.finance.ledger.entries import STATUS
 from shared.api.outcomes import Outcome
-from shared.contracts.names import CHARGE_RECORDED, SHARED_COST_RECORDED, SHARED_COST_WITHDRAWN
+from shared.contracts.names import (
+    CHARGE_RECORDED,
+    DISPUTE_ACCEPTED,
+    DISPUTE_RAISED,
+    DISPUTE_REJECTED,
+    SHARED_COST_RECORDED,
+    SHARED_COST_WITHDRAWN,
+)
+from shared.db import aware
 
-KINDS = {CHARGE_RECORDED: "charge", SHARED_COST_RECORDED: "shared_cost", SHARED_COST_WITHDRAWN: "withdrawal"}
+KINDS = {CHARGE_RECORDED: "charge", SHARED_COST_RECORDED: "shared_cost", SHARED_COST_WITHDRAWN: "withdrawal",
+         DISPUTE_RAISED: "dispute", DISPUTE_ACCEPTED: "answer", DISPUTE_REJECTED: "answer"}
 
 
 def pending(command_id: str, location: str, kind: str, subject: str, **ids) -> Outcome:
     return Outcome("pending", {"command_id": command_id, "state": "pending", "location": location, "kind": kind,
                                "subject": subject, **ids})
-
-
-def _when(at: datetime) -> str:
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).isoformat()  # SQLite gives back UTC without its zone
 
 
 def _money(value) -> str:
@@ -28,7 +33,8 @@ def _money(value) -> str:
 def _ids(kind: str, body: dict) -> dict:
     """The ids a caller knows the command by, from the event it published."""
     keep = {"shared_cost": ("cost_id",), "correction": ("charge_id", "corrects"), "charge": ("charge_id",),
-            "withdrawal": ("cost_id",), "rebasis": ("cost_id", "replacement_id")}.get(kind, ())
+            "withdrawal": ("cost_id",), "rebasis": ("cost_id", "replacement_id"),
+            "dispute": ("dispute_id", "statement_number", "line_id"), "answer": ("dispute_id",)}.get(kind, ())
     return {name: body[name] for name in keep if body.get(name)}
 
 
@@ -39,6 +45,8 @@ def _posted(found: dict) -> dict:
                 "quantity": format(Decimal(charge["quantity"]).normalize(), "f"),
                 "unit_price": _money(charge["unit_price"]), "amount": _money(charge["amount"]),
                 "amount_set_by_hand": bool(charge["amount_set_by_hand"])}
+    if dispute := found.get("dispute"):
+        return disputes.shown(dispute)
     costs = [{"cost_id": c["cost_id"], "basis": c["basis"], "amount": _money(c["amount"])}
              for c in found.get("costs") or []]
     if withdrawal := found.get("withdrawal"):
@@ -59,15 +67,15 @@ def outcome(found: dict, location: str) -> Outcome:
     resource = {"command_id": (command or event or refusal)["command_id" if command else "event_id"],
                 "state": "pending", "location": location, "kind": kind, "subject": subject,
                 "requested_by": command["requested_by"] if command else None,
-                "requested_at": _when(command["requested_at"]) if command else None, **_ids(kind, body)}
+                "requested_at": aware(command["requested_at"]).isoformat() if command else None, **_ids(kind, body)}
     if refusal:
         error = {"code": refusal["code"], "message": refusal["reason"], **json.loads(refusal["detail"])}
-        resource.update(state="refused", refused_at=_when(refusal["refused_at"]), error=error)
+        resource.update(state="refused", refused_at=aware(refusal["refused_at"]).isoformat(), error=error)
         return Outcome("refused", resource, error, STATUS.get(refusal["code"], 422))
     if event:
         posted = _posted(found)
-        resource.update(state="applied", applied_at=_when(event["applied_at"]), posted=posted)
+        resource.update(state="applied", applied_at=aware(event["applied_at"]).isoformat(), posted=posted)
         if not command and subject is None:
-            resource["subject"] = posted.get("charge_id") or posted.get("cost_id")
+            resource["subject"] = posted.get("charge_id") or posted.get("cost_id") or posted.get("dispute_id")
         return Outcome("applied", resource)
     return Outcome("pending", resource)

@@ -22,17 +22,23 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     update,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from services.finance.ledger import tables as t
+from services.finance.ledger.statements import CREDIT_SOURCES
 from shared.contracts.names import CHARGE_RECORDED
 from shared.db import as_tenant, upsert
 
 p, ch, sc, w, r, cmd = (t.postings.c, t.charges.c, t.shared_costs.c, t.withdrawals.c, t.refusals.c, t.commands.c)
+d, da, st = t.disputes.c, t.dispute_answers.c, t.statements.c
 RECEIVABLE = p.account.like("receivable:%")
+DISPUTABLE = ("charge", "shared_cost")  # the sources of a line a partner may dispute
+DISPUTE = (*t.disputes.c, da.outcome, da.reason.label("answer_reason"), da.credit, da.credited_on, da.reapportioned,
+           da.answered_by, da.answered_at)
 
 
 def statement_postings(period: str):
@@ -41,9 +47,13 @@ def statement_postings(period: str):
     return (select(t.postings, ch.charge_id, ch.request_id, ch.request_type, ch.kind, ch.cost_centre,
                    ch.description.label("charge_description"), ch.quantity, ch.unit_price, ch.amount_set_by_hand,
                    sc.cost_id, sc.description.label("cost_description"), sc.amount.label("cost_total"),
-                   sc.reason.label("cost_reason"), sc.replaces)
+                   sc.reason.label("cost_reason"), sc.replaces, d.statement_number.label("disputed_statement"),
+                   d.line_id.label("disputed_line"), d.description.label("disputed_description"),
+                   da.reason.label("credit_reason"))
             .select_from(t.postings.outerjoin(t.charges, p.source_id == ch.charge_id)
-                         .outerjoin(t.shared_costs, p.source_id == sc.cost_id))
+                         .outerjoin(t.shared_costs, p.source_id == sc.cost_id)
+                         .outerjoin(t.disputes, p.source_id == d.dispute_id)
+                         .outerjoin(t.dispute_answers, d.dispute_id == da.dispute_id))
             .where(p.period == period, RECEIVABLE))
 
 
@@ -165,6 +175,16 @@ class Books:
                               .order_by(p.id)).mappings().all()
         return [dict(row) for row in rows]
 
+    def credits_of(self, cost_id: str) -> list[dict]:
+        """The receivable side of the credit notes of a cost's accepted disputes, and of their shares
+        apportioned back to the others: what withdrawing the cost reverses with its shares."""
+        disputed = select(d.dispute_id).where(d.line_id == cost_id)
+        rows = self.c.execute(select(p.debit, p.credit, p.exact_share,
+                                     func.coalesce(p.for_tenant, p.tenant).label("for_tenant"))
+                              .where(p.source.in_(CREDIT_SOURCES), p.source_id.in_(disputed), RECEIVABLE)
+                              .order_by(p.id)).mappings().all()
+        return [dict(row) for row in rows]
+
     def usage(self, service: str, period: str) -> dict[str, Decimal]:
         """Each tenant's direct charges net of reversals for `service` in `period`, by whom they were for."""
         whose = func.coalesce(p.for_tenant, p.tenant)
@@ -225,6 +245,14 @@ class Books:
         return self._by_service(select(sc.service, func.sum(sc.amount)).where(
             sc.period == period, ~exists().where(w.cost_id == sc.cost_id)).group_by(sc.service))
 
+    def credited(self, period: str) -> dict[str, Decimal]:
+        """Per service, the credit notes of `period`'s disputes that no other tenant bears, that stand
+        (the line's cost not withdrawn): negative, what the recharge was lowered by."""
+        withdrawn = exists().where(w.cost_id == d.line_id)
+        return self._by_service(select(d.service, -func.sum(da.credit)).select_from(t.disputes.join(t.dispute_answers))
+                                .where(d.period == period, da.outcome == "accepted", ~da.reapportioned, ~withdrawn)
+                                .group_by(d.service))
+
     def recharged(self, period: str) -> dict[str, Decimal]:
         """Per service, what the tenants were billed for `period`, on whichever statement."""
         return self._by_service(select(p.service, func.sum(p.debit - p.credit)).where(
@@ -232,6 +260,41 @@ class Books:
 
     def _by_service(self, query) -> dict[str, Decimal]:
         return {service: Decimal(total or 0) for service, total in self.c.execute(query).all()}
+
+    # Disputes.
+
+    def statement_head(self, number: str) -> dict | None:
+        row = self.c.execute(select(st.number, st.tenant, st.period).where(st.number == number)).mappings().first()
+        return dict(row) if row else None
+
+    def statement_line(self, tenant: str, period: str, line_id: str) -> dict | None:
+        """A line a partner may dispute on its statement of `period`: the charge or share `line_id`,
+        its source, service, description and amount there."""
+        row = self.c.execute(select(
+            p.source, p.service, func.sum(p.debit - p.credit).label("amount"),
+            func.max(func.coalesce(ch.description, sc.description)).label("description"))
+            .select_from(t.postings.outerjoin(t.charges, p.source_id == ch.charge_id)
+                         .outerjoin(t.shared_costs, p.source_id == sc.cost_id))
+            .where(p.period == period, p.tenant == tenant, p.source_id == line_id, p.source.in_(DISPUTABLE),
+                   RECEIVABLE).group_by(p.source, p.service)).mappings().first()
+        return dict(row) if row else None
+
+    def disputes(self, tenant: str | None = None, *, dispute_id: str | None = None, line_id: str | None = None,
+                 period: str | None = None, status: str | None = None) -> list[dict]:
+        """Disputes with their answers, newest first: `status` open (unanswered), accepted or rejected."""
+        query = scoped(select(*DISPUTE).select_from(t.disputes.outerjoin(t.dispute_answers)), d.tenant, tenant)
+        for column, value in ((d.dispute_id, dispute_id), (d.line_id, line_id), (d.period, period)):
+            if value is not None:
+                query = query.where(column == value)
+        if status is not None:
+            query = query.where(da.outcome.is_(None) if status == "open" else da.outcome == status)
+        return [dict(row) for row in self.c.execute(query.order_by(d.raised_at.desc(), d.dispute_id)).mappings()]
+
+    def add_dispute(self, row: dict) -> None:
+        self._add(t.disputes, [row])
+
+    def add_dispute_answer(self, row: dict) -> None:
+        self._add(t.dispute_answers, [row])
 
     # The finance API.
 
@@ -276,6 +339,9 @@ class Books:
                                                     ch.amount_set_by_hand).where(
                 ch.charge_id == charge_id if charge_id else ch.event_id == command_id)).mappings().first()
         elif applied:
+            dispute = self.c.execute(select(*DISPUTE).select_from(t.disputes.outerjoin(t.dispute_answers)).where(
+                or_(d.event_id == command_id, da.event_id == command_id))).mappings().first()
+            found["dispute"] = dict(dispute) if dispute else None
             found["costs"] = [dict(x) for x in self.c.execute(select(sc.cost_id, sc.basis, sc.amount, sc.replaces)
                                                               .where(sc.event_id == command_id)).mappings()]
             found["withdrawal"] = self.c.execute(select(t.withdrawals).where(w.event_id == command_id)

@@ -16,7 +16,8 @@ from functools import cached_property
 
 from services.finance.ledger.statements import canonical, pounds, quoted, totalled
 
-LISTED = ("shared_costs", "corrections", "prior_period_adjustments")  # the sections that are plain lists
+# The sections that are plain lists.
+LISTED = ("shared_costs", "corrections", "prior_period_adjustments", "credit_notes")
 CHUNK = 1 << 20  # characters per piece when the text is sent
 
 
@@ -82,9 +83,9 @@ def pieces(text: str) -> Iterator[bytes]:
 
 # Where each member starts: the only place its name can stand followed by these (inside a string a
 # quote is escaped, and no line or total has an array or object of these names).
-OPENERS = {"content_sha256": '"', "corrections": "[", "direct_charges": "[", "issued_at": '"', "period": '"',
-           "prior_period_adjustments": "[", "shared_costs": "[", "statement_number": '"', "tenant": "{",
-           "totals": "{"}
+OPENERS = {"content_sha256": '"', "corrections": "[", "credit_notes": "[", "direct_charges": "[", "issued_at": '"',
+           "period": '"', "prior_period_adjustments": "[", "shared_costs": "[", "statement_number": '"',
+           "tenant": "{", "totals": "{"}
 _decode = json.JSONDecoder().raw_decode
 _GROUP_END = re.compile(r'\],"request_type":("(?:[^"\\]|\\.)*"),"service":("(?:[^"\\]|\\.)*")\}')
 

@@ -4,7 +4,9 @@ Plain code over the rows `Books.statement_lines` reads (or a preview's shares no
 over the rows a close streams (`direct_text`: a direct charge written straight to its canonical
 text). Sections: direct charges by service and request type; apportioned shared costs (a credit
 shown as one); corrections of the period itself (reversals and the charges that replace them); and
-prior-period adjustments, the entries for earlier periods that landed here.
+prior-period adjustments, the entries for earlier periods that landed here; and credit notes, the
+accepted disputes (a credit to the partner that disputed, or a share of it apportioned back to the
+others that bore a shared cost).
 """
 
 import json
@@ -13,8 +15,9 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from json.encoder import encode_basestring_ascii as quoted  # a string as `canonical` writes it
 
-SECTIONS = ("direct_charges", "shared_costs", "corrections", "prior_period_adjustments")
+SECTIONS = ("direct_charges", "shared_costs", "corrections", "prior_period_adjustments", "credit_notes")
 COST_SOURCES = ("shared_cost", "withdrawal")
+CREDIT_SOURCES = ("credit_note", "reapportioned")  # the postings of an accepted dispute
 
 
 def pounds(value) -> str:
@@ -36,6 +39,11 @@ def _note(r: dict, tenant: str, names: Mapping[str, str]) -> tuple[str | None, s
         notes.append(f"re-based from shared cost {r['replaces']}")
     if r["source"] == "charge" and r.get("amount_set_by_hand"):
         notes.append("amount set by hand")
+    if r["source"] == "credit_note":
+        notes.append(f"credit note: line {r['disputed_line']} of statement {r['disputed_statement']} disputed")
+    if r["source"] == "reapportioned":
+        notes.append("another partner's share of this cost credited after a dispute, borne by the others "
+                     "in proportion to their shares")
     return on_behalf_of, "; ".join(notes)
 
 
@@ -44,6 +52,15 @@ def line(r: dict, tenant: str, names: Mapping[str, str]) -> dict:
     on_behalf_of, note = _note(r, tenant, names)
     common = {"event_id": r["event_id"], "service": r["service"], "original_period": r["original_period"],
               "on_behalf_of": on_behalf_of, "note": note}
+    if r["source"] in CREDIT_SOURCES:
+        credit = {"type": r["source"], "dispute_id": r["source_id"], "description": r["disputed_description"],
+                  "amount": pounds(amount), "reason": r["credit_reason"]}
+        if r["source"] == "credit_note":
+            return {**common, **credit, "disputed_statement": r["disputed_statement"],
+                    "disputed_line": r["disputed_line"]}
+        exact = Decimal(r["exact_share"])
+        return {**common, **credit, "cost_id": r["disputed_line"], "basis": r["basis"], "exact_share": str(exact),
+                "rounding": str(amount - exact)}
     if r["source"] in COST_SOURCES:
         exact = Decimal(r["exact_share"]) if r["exact_share"] is not None else amount
         return {**common, "cost_id": r["cost_id"], "description": r["cost_description"],
@@ -62,6 +79,8 @@ def entry(r: dict, tenant: str, period: str, names: Mapping[str, str]) -> tuple[
 
     closing_queries.section is the same test, written for the database."""
     x = line(r, tenant, names)
+    if r["source"] in CREDIT_SOURCES:
+        return "credit_notes", x
     if r["original_period"] != period:  # an entry of an earlier period, landed here
         return "prior_period_adjustments", _typed(r, x)
     if r["source"] in ("reversal", "withdrawal") or x.get("kind") == "correction":
@@ -102,7 +121,7 @@ def direct_text(fields: tuple, tenant: str, names: Mapping[str, str]) -> str:
 def build(rows: Iterable[dict], tenant: str, tenant_name: str, period: str, names: Mapping[str, str]) -> dict:
     """The statement's content, without number, issue date or hash (added when issued)."""
     direct: dict[tuple, list] = defaultdict(list)
-    listed: dict[str, list] = {"shared_costs": [], "corrections": [], "prior_period_adjustments": []}
+    listed: dict[str, list] = {name: [] for name in SECTIONS if name != "direct_charges"}
     for r in rows:
         name, x = entry(r, tenant, period, names)
         if name == "direct_charges":
@@ -115,7 +134,7 @@ def build(rows: Iterable[dict], tenant: str, tenant_name: str, period: str, name
     totals = totalled({"direct_charges": sum((Decimal(g["amount"]) for g in groups), Decimal(0)),
                        "shared_costs": sum((Decimal(x["share"]) for x in listed["shared_costs"]), Decimal(0)),
                        **{name: sum((Decimal(x["amount"]) for x in listed[name]), Decimal(0))
-                          for name in ("corrections", "prior_period_adjustments")}})
+                          for name in ("corrections", "prior_period_adjustments", "credit_notes")}})
     return {"tenant": {"code": tenant, "name": tenant_name}, "period": period, "direct_charges": groups, **listed,
             "totals": totals}
 

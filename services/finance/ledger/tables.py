@@ -72,8 +72,9 @@ postings = Table(
     "ledger_postings", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("event_id", String(36), nullable=False),
-    Column("source", String(16), nullable=False),  # charge | reversal | shared_cost | withdrawal
-    Column("source_id", String(36), nullable=False),  # charge id or cost id
+    # charge | reversal | shared_cost | withdrawal | credit_note | reapportioned (a credit borne by the others)
+    Column("source", String(16), nullable=False),
+    Column("source_id", String(36), nullable=False),  # charge id, cost id, or a credit note's dispute id
     Column("account", String(64), nullable=False),  # receivable:<tenant> | income:<service>
     Column("tenant", String(32)),  # who is billed
     Column("for_tenant", String(32)),  # whom the entry was for: a predecessor its successor answers for
@@ -138,6 +139,40 @@ withdrawals = Table(
     Column("withdrawn_at", DateTime(timezone=True), nullable=False),
 )
 
+# A line of an issued statement a partner disputes (a charge or a share of a shared cost, by its id),
+# and finance's answer: accepted with a credit note on the next open statement, or rejected. Both
+# are facts, never changed: an issued statement is never changed either.
+disputes = Table(
+    "ledger_disputes", metadata,
+    Column("dispute_id", String(36), primary_key=True),
+    Column("event_id", String(36), ForeignKey("ledger_events.event_id"), nullable=False),
+    Column("tenant", String(32), nullable=False),
+    Column("statement_number", String(32), nullable=False),
+    Column("period", String(7), nullable=False),  # the disputed statement's
+    Column("line_id", String(36), nullable=False),  # the charge or cost id of the line
+    Column("line_source", String(16), nullable=False),  # charge | shared_cost
+    Column("service", String(32), nullable=False),
+    Column("amount", Money, nullable=False),  # the line's amount on the statement
+    Column("description", Text, nullable=False),  # the line's
+    Column("reason", Text, nullable=False),
+    Column("raised_by", String(200), nullable=False),
+    Column("raised_at", DateTime(timezone=True), nullable=False),
+    Index("ix_ledger_disputes_line", "line_id"),
+)
+
+dispute_answers = Table(
+    "ledger_dispute_answers", metadata,
+    Column("dispute_id", String(36), ForeignKey("ledger_disputes.dispute_id"), primary_key=True),
+    Column("event_id", String(36), ForeignKey("ledger_events.event_id"), nullable=False),
+    Column("outcome", String(8), nullable=False),  # accepted | rejected
+    Column("reason", Text, nullable=False),
+    Column("credit", Money),  # accepted: the credit note's amount
+    Column("credited_on", String(7)),  # accepted: the statement the credit note is on
+    Column("reapportioned", Boolean, nullable=False, default=False),  # a shared cost's credit borne by the others
+    Column("answered_by", String(200), nullable=False),
+    Column("answered_at", DateTime(timezone=True), nullable=False),
+)
+
 # Every event the ledger would not post, with the reason: what the finance API shows as the
 # command's outcome, and what the refusal event told (its id derived from the refused event's).
 refusals = Table(
@@ -159,7 +194,7 @@ refusals = Table(
 commands = Table(
     "ledger_commands", metadata,
     Column("command_id", String(36), primary_key=True),  # the id of the event published
-    Column("kind", String(16), nullable=False),  # shared_cost | correction | withdrawal | rebasis
+    Column("kind", String(16), nullable=False),  # shared_cost | correction | withdrawal | rebasis | dispute | answer
     Column("subject", String(36), nullable=False),  # the cost or charge it concerns
     Column("tenant", String(32), nullable=False),
     Column("requested_by", String(200), nullable=False),
