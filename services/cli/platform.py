@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from deploy.kafka_local import SIZES, KafkaLaunchError, LocalKafka
+from services.cli.client import CHECK_FAILED, UNAVAILABLE, USAGE, fail
 from services.cli.layout import counts, instances, members, services
 from services.cli.migrate import migrate_all
 from services.cli.supervisor import Child, Supervisor, python_module
@@ -105,7 +106,7 @@ def _settings(**overrides) -> Settings:
     try:
         return Settings(**given) if given else get_settings()
     except ValidationError as exc:
-        raise typer.Exit(_fail(str(exc))) from None
+        raise fail(str(exc), USAGE) from None
 
 
 @kafka.command()
@@ -115,7 +116,7 @@ def start(brokers: Brokers = None) -> None:
     try:
         broker.start()
     except KafkaLaunchError as exc:
-        raise typer.Exit(_fail(str(exc)))
+        raise fail(str(exc), UNAVAILABLE)
     typer.echo(f"Kafka is up at {broker.bootstrap} (data in {broker.home / 'data'})")
 
 
@@ -127,7 +128,7 @@ def topics() -> None:
     try:
         created = bus.ensure_topics(settings.bootstrap)
     except KafkaError as exc:
-        raise typer.Exit(_fail(f"Kafka at {settings.bootstrap} did not answer: {exc}")) from None
+        raise fail(f"Kafka at {settings.bootstrap} did not answer: {exc}", UNAVAILABLE) from None
     _topics(created)
 
 
@@ -149,7 +150,7 @@ def status() -> None:
         typer.echo(f"Kafka is up at {broker.bootstrap} (pid {pids})")
     else:
         typer.echo("Kafka is not running")
-        raise typer.Exit(1)
+        raise typer.Exit(CHECK_FAILED)
 
 
 def up(scale: Annotated[str | None, typer.Option(
@@ -160,11 +161,11 @@ def up(scale: Annotated[str | None, typer.Option(
     try:
         counts(settings)
     except ValueError as exc:
-        raise typer.Exit(_fail(str(exc)))
+        raise fail(str(exc), USAGE)
     configure(settings.log_level)
     broker = None if settings.kafka_bootstrap else local_broker(settings)
     if taken := taken_ports(settings, broker):
-        raise typer.Exit(_fail("\n".join(taken)))
+        raise fail("\n".join(taken), CHECK_FAILED)  # a check before starting anything
     try:
         if broker:
             typer.echo(f"Starting Kafka on {broker.bootstrap} …")
@@ -173,7 +174,7 @@ def up(scale: Annotated[str | None, typer.Option(
         logging.getLogger("alembic").setLevel(logging.WARNING)  # each step is in the ledger's own log too
         migrate_all(settings)
     except (KafkaLaunchError, OSError, SQLAlchemyError) as exc:
-        raise typer.Exit(_fail(str(exc)))
+        raise fail(str(exc), UNAVAILABLE)
     children = [Child(i.name, python_module(i.service.module), env=i.env()) for i in instances(settings)]
     supervisor = Supervisor(children, Path(settings.state_dir) / "logs")
     supervisor.env |= {"HPS_KAFKA_BOOTSTRAP": settings.bootstrap}  # every node, whatever the command line said
@@ -181,7 +182,7 @@ def up(scale: Annotated[str | None, typer.Option(
         supervisor.start_all()
         typer.echo("Waiting for every service to answer its health check …")
         if problem := await_healthy(settings, supervisor, HEALTHY_WITHIN_S):
-            raise typer.Exit(_fail(f"the platform did not come up: {problem}"))
+            raise fail(f"the platform did not come up: {problem}", UNAVAILABLE)
         _report(settings, broker, created)
         supervisor.watch(on_restart=typer.echo)
         typer.echo("Stopping …")
@@ -209,7 +210,3 @@ def _report(settings: Settings, broker: LocalKafka | None, created: list[str]) -
 def _topics(created: list[str]) -> None:
     typer.echo(f"Topics      {len(created)} created, all {len(bus.TOPICS)} declared topics present")
 
-
-def _fail(message: str) -> int:
-    typer.echo(f"error: {message}", err=True)
-    return 1

@@ -9,7 +9,7 @@ from decimal import Decimal
 import typer
 from rich.progress import Progress
 
-from services.cli.client import Api, ApiFailure
+from services.cli.client import UNAVAILABLE, Api, ApiFailure, fail
 from shared.api.auth import Principal, load_tokens
 from shared.catalogue import Catalogue, load_all
 from shared.money import largest_remainder
@@ -123,7 +123,7 @@ def simulate(period: str = typer.Option(..., help="the month to simulate, YYYY-M
             raise
         for b in exc.error["blockers"]:
             typer.echo(f"Blocked by shared cost {b['cost_id']} ({b['description']}): {b['reason']}; {b['what_to_do']}")
-        raise typer.Exit(1) from None
+        raise  # exits 4, as any refusal
     for s in closed["statements"]:
         typer.echo(f"Statement {s['number']} for {s['tenant']}: £{s['total']}")
     _read_them(period)
@@ -142,8 +142,8 @@ def _await_ledger(client: Api, token: str, period: str, charges: int, costs: int
         if status["status"] == "closed" or (status["charges"] >= charges and status["shared_costs"] >= costs):
             return
         if time.monotonic() > deadline:
-            raise typer.Exit(f"the ledger has {status['charges']} of {charges} charges after {timeout_s}s: "
-                             "is the finance ledger up?")
+            raise fail(f"the ledger has {status['charges']} of {charges} charges after {timeout_s}s: "
+                       "is the finance ledger up?", UNAVAILABLE)
         time.sleep(0.3)
 
 
@@ -181,5 +181,5 @@ def _await_status(client: Api, token: str, request_id: str, not_in: str | None =
             if exc.status != 404:
                 raise
         if time.monotonic() > deadline:
-            raise typer.Exit(f"request {request_id} did not move on within {timeout_s}s: is every worker up?")
+            raise fail(f"request {request_id} did not move on within {timeout_s}s: is every worker up?", UNAVAILABLE)
         time.sleep(0.1)

@@ -302,7 +302,7 @@ def test_the_month_end_from_the_shell_shows_blockers_and_what_to_do(platform):
     assert f"hps finance rebasis {cost_id} --basis BASIS" in preview.stdout
     assert len([line for line in preview.stdout.splitlines() if " draft " in line]) == 4
     blocked = hps(platform, "close", period)
-    assert blocked.returncode == 1 and "period_blocked" in blocked.stderr and f"BLOCKED {cost_id}" in blocked.stdout
+    assert blocked.returncode == 4 and "period_blocked" in blocked.stderr and f"BLOCKED {cost_id}" in blocked.stdout
     # Re-based by head count, the cost is shared and the period closes.
     rebased = hps(platform, "rebasis", cost_id, "--basis", "staff", "--reason", "By head count", "--wait", "20")
     assert rebased.returncode == 0 and json.loads(rebased.stdout)["state"] == "applied", rebased.stderr
@@ -311,6 +311,6 @@ def test_the_month_end_from_the_shell_shows_blockers_and_what_to_do(platform):
     assert "BLOCKED" not in hps(platform, "preview", period).stdout
     closed = hps(platform, "close", period)
     assert closed.returncode == 0 and closed.stdout.count(f"HPS-{period.replace('-', '')}-") == 4, closed.stderr
-    # A withdrawal of a cost withdrawn already is refused, with the reason, and the shell exits 1.
+    # A withdrawal of a cost withdrawn already is refused, with the reason, and the shell exits 4 (refused).
     again = hps(platform, "withdraw", cost_id, "--reason", "again")
-    assert again.returncode == 1 and "already_withdrawn" in again.stderr
+    assert again.returncode == 4 and "already_withdrawn" in again.stderr

@@ -90,7 +90,7 @@ async def test_a_simulated_month_closes_into_statements_that_reconcile(platform,
     # Issued means immutable: no second close.
     again = finance.post(f"/v1/finance/periods/{period}/close")
     assert again.status_code == 409 and again.json()["error"]["code"] == "period_closed"
-    assert hps(platform, "finance", "close", period).returncode == 1
+    assert hps(platform, "finance", "close", period).returncode == 4  # refused
 
     # The same simulated month run again adds nothing: no request, charge, cost or statement.
     before = (finance.get(f"/v1/finance/periods/{period}").json(), finance.get("/v1/finance/statements").json(),
