@@ -2,6 +2,7 @@
 them through, streaming, so every user of the platform has one address (live streams included)."""
 
 import httpx
+import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
@@ -24,8 +25,10 @@ async def _pass(owner: str, request: Request) -> StreamingResponse:
     if query := request.scope["query_string"].decode("latin-1"):
         target += f"?{query}"
     try:
-        # The caller's address, for the audit trail behind (uvicorn trusts it from the gateway's host).
-        forwarded = {"x-forwarded-for": request.client.host if request.client else "unknown"}
+        # The caller's address, for the audit trail behind (uvicorn trusts it from the gateway's host), and
+        # the request's id (shared/api/app.py RequestIds), so that the lines logged behind carry it too.
+        forwarded = {"x-forwarded-for": request.client.host if request.client else "unknown",
+                     "x-request-id": structlog.contextvars.get_contextvars()["request_id"]}
         outgoing = upstream.build_request(request.method, target, content=await request.body(),
                                           headers={**{k: v for k, v in request.headers.items() if k.lower() in PASSED},
                                                    **forwarded})

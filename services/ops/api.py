@@ -51,8 +51,11 @@ async def dashboard() -> str:
 
 @router.get("/ops/plotly.min.js", include_in_schema=False)
 async def plotly() -> FileResponse:
-    with resources.as_file(resources.files("plotly").joinpath("package_data/plotly.min.js")) as path:
-        return FileResponse(path, media_type="application/javascript")
+    """plotly.js, kept in the repository (static/plotly-basic.LICENSE.txt says which): the dashboard works
+    offline. A week in the browser's cache, then revalidated by its ETag, as the address has no version."""
+    with resources.as_file(resources.files("services.ops").joinpath("static/plotly-basic.min.js")) as path:
+        return FileResponse(path, media_type="application/javascript",
+                            headers={"Cache-Control": "public, max-age=604800"})
 
 
 @router.get("/v1/ops/snapshot")

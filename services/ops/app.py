@@ -10,6 +10,7 @@ from services.ops.figures import Figures
 from services.ops.lag import LagReader
 from services.ops.observer import Observer
 from services.ops.replay import Replays
+from shared import metrics
 from shared.api import app as api_app
 from shared.db import engine
 from shared.logging import get_logger
@@ -49,6 +50,8 @@ async def _read_lag(state, reader: LagReader) -> None:
     while True:
         try:
             state.lags = await reader.read()
+            metrics.consumer_lag({(p.group, p.topic, p.partition): (p.lag, p.oldest_unprocessed_age_s)
+                                  for p in state.lags})
         except Exception as exc:  # the broker may be restarting: keep the last figures, say so, try again
             log.warning("lag_read_failed", error=repr(exc))
         await asyncio.sleep(LAG_EVERY_S)

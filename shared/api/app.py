@@ -2,12 +2,15 @@
 
 import asyncio
 import os
+import re
 import signal
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
+import structlog
 import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -21,7 +24,7 @@ from shared.db import create_tables, engine
 from shared.events import EventCodec
 from shared.health import Health
 from shared.kafka import bus
-from shared.logging import configure
+from shared.logging import configure, get_logger
 from shared.settings import Settings, get_settings
 from shared.tenants import Registry
 
@@ -86,6 +89,7 @@ def create(service: str, title: str, description: str, settings: Settings,
     if api:
         app.add_middleware(Audited, service=service, passed_on=passed_on)
     app.add_middleware(Timing, service=service)
+    app.add_middleware(RequestIds)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> JSONResponse:
@@ -96,12 +100,43 @@ def create(service: str, title: str, description: str, settings: Settings,
     return app
 
 
+# A caller's X-Request-ID is taken when it is a plain short token: anything else must not reach the logs.
+SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+
+
+class RequestIds:
+    """Binds the request's id (the caller's X-Request-ID, else a new one) to every log line written while
+    it is handled, and answers it in X-Request-ID. Outermost, so that the other middleware's lines carry it."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        given = next((value for name, value in scope["headers"] if name == b"x-request-id"), b"")
+        request_id = given.decode() if SANE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+
+        async def sending(message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        await self.app(scope, receive, sending)
+        # Not on an exception: Starlette logs an unexpected error outside every middleware, and that line
+        # should carry the id too. The request's task ends with it, and its context.
+        structlog.contextvars.clear_contextvars()
+
+
 class Timing:
-    """Each request's time by route and status, for /metrics. Plain ASGI: Starlette's
-    BaseHTTPMiddleware would add a task and a body stream to every request."""
+    """Each request's time by route and status, for /metrics, and at DEBUG in the log (there is no access
+    log at INFO: it cost more than a health check). Plain ASGI: Starlette's BaseHTTPMiddleware would add a
+    task and a body stream to every request."""
 
     def __init__(self, app, service: str):
-        self.app, self.service = app, service
+        self.app, self.service, self.log = app, service, get_logger(service)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -117,9 +152,10 @@ class Timing:
         try:
             await self.app(scope, receive, sending)
         finally:
-            route = scope.get("route")
-            metrics.HTTP_REQUESTS.labels(self.service, scope["method"], getattr(route, "path", "unmatched"),
-                                         str(status)).observe(time.perf_counter() - started)
+            route, took_s = getattr(scope.get("route"), "path", "unmatched"), time.perf_counter() - started
+            metrics.HTTP_REQUESTS.labels(self.service, scope["method"], route, str(status)).observe(took_s)
+            self.log.debug("request", method=scope["method"], route=route, status=status,
+                           took_ms=round(took_s * 1000, 1))
 
 
 async def publish(request: Request, topic: str, event, key: str) -> None:
@@ -163,15 +199,17 @@ def serve(create_app: Callable[[Settings], FastAPI], port: Callable[[Settings], 
     configure(settings.log_level)
     if (count := workers(settings)) > 1 and worker_app:
         uvicorn.run(worker_app, factory=True, workers=count, host=host(settings), port=port(settings),
-                    log_level=settings.log_level.lower(), access_log=False)
+                    log_config=None, log_level=settings.log_level.lower(), access_log=False)
         return
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host=host(settings), port=port(settings),
+    # log_config=None: uvicorn keeps its hands off logging, so its lines go through ours, as JSON.
+    server = uvicorn.Server(uvicorn.Config(app, host=host(settings), port=port(settings), log_config=None,
                                            log_level=settings.log_level.lower(), access_log=False))
     app.state.health.on_failure = lambda: setattr(server, "should_exit", True)
     server.run()
     if app.state.health.failed:
-        sys.exit(f"stopped: {app.state.health.failed}")
+        get_logger("health").error("stopped", reason=app.state.health.failed)
+        sys.exit(1)
 
 
 def supervised(create_app: Callable[[Settings], FastAPI]) -> FastAPI:

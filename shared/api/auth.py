@@ -4,6 +4,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
+import structlog
 import yaml
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -74,6 +75,8 @@ async def principal(request: Request,
     except Unverified as exc:
         raise ApiError(401, "unauthorized", str(exc)) from None
     request.state.principal = who  # for the audit trail
+    # Every later line of this request's log says who asked (the tenant: a partner's only).
+    structlog.contextvars.bind_contextvars(actor=who.name, **({"tenant": who.tenant} if who.tenant else {}))
     return who
 
 
