@@ -43,7 +43,7 @@ bench: install kafka-jars
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 test-prerequisites:
-	bash deploy/install-prerequisites.sh --with-postgres --with-browser --with-wrk
+	bash deploy/install-prerequisites.sh --with-postgres --with-browser --with-pdf --with-wrk
 
 install: $(VENV)/.installed
 

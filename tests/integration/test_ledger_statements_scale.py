@@ -72,7 +72,7 @@ def adds_up(statement) -> None:
     amounts = {"direct_charges": [Decimal(x["amount"]) for g in statement["direct_charges"] for x in g["lines"]],
                "shared_costs": [Decimal(x["share"]) for x in statement["shared_costs"]],
                **{name: [Decimal(x["amount"]) for x in statement[name]]
-                  for name in ("corrections", "prior_period_adjustments")}}
+                  for name in ("corrections", "prior_period_adjustments", "credit_notes")}}
     for name in SECTIONS:
         assert Decimal(statement["totals"][name]) == sum(amounts[name], Decimal(0)), name
     assert Decimal(statement["totals"]["total"]) == sum(map(Decimal, (statement["totals"][n] for n in SECTIONS)))

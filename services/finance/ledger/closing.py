@@ -238,8 +238,8 @@ class MonthEnd:
         and those that cannot be are reported as blockers."""
         with Books.reading(self.engine) as books:
             plan = self._plan(books, period)
-            charged, costs, credited = books.recorded_charges(period), books.recorded_costs(period), books.credited(period)
-            recharged = books.recharged(period)
+            charged, costs = books.recorded_charges(period), books.recorded_costs(period)
+            credited, recharged = books.credited(period), books.recharged(period)
             unverified = verification.problems(books.c, self.keys, period)
         for _, postings in plan.posts:
             for posting in postings:

@@ -139,6 +139,13 @@ def latest_signatures(c: Connection) -> dict[str, str | None]:
     return dict(c.execute(select(st.tenant, st.signature).where(st.sequence.in_(last))).all())
 
 
+def previous(c: Connection, tenant: str, sequence: int) -> tuple[str, str] | None:
+    """The number and total of `tenant`'s statement before the one numbered `sequence`."""
+    row = c.execute(select(st.number, st.total).where(st.tenant == tenant, st.sequence < sequence)
+                    .order_by(st.sequence.desc()).limit(1)).first()
+    return (row.number, str(row.total)) if row else None
+
+
 def stored(c: Connection, number: str, tenant: str | None) -> Row | None:
     """An issued statement's text as sealed, with its signature; another tenant's is as absent as one
     never issued."""

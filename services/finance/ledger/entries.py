@@ -22,8 +22,9 @@ PENNY = Decimal("0.01")
 MAX_AMOUNT = Decimal("100000000.00")
 
 # What each refusal code answers with at the API.
-STATUS = {"not_found": 404, "already_corrected": 409, "already_withdrawn": 409, "cannot_apportion": 422,
-          "not_billable": 422, "invalid": 422, "unsupported": 422}
+STATUS = {"not_found": 404, "already_corrected": 409, "already_withdrawn": 409, "already_disputed": 409,
+          "already_answered": 409, "already_credited": 409, "cannot_apportion": 422, "not_billable": 422,
+          "invalid": 422, "unsupported": 422}
 
 # A charge event's data as the codec validated it: ChargeRecorded in its JSON form (ids and amounts as
 # strings, defaults filled in). The ledger reads it as it is rather than validating it a second time.

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from services.finance.ledger import closing_queries, render, verification
+from services.finance.ledger.apportionment import ApportionmentError, weights
 from services.finance.ledger.closing import Blocker, PeriodBlocked, PeriodClosed
 from services.finance.ledger.repository import Books
 from services.finance.ledger.statement_text import Issued, pieces
@@ -109,6 +110,21 @@ async def statement_keys(request: Request) -> dict:
     return request.app.state.signer.jwks()
 
 
+def _drivers(request: Request, statement: Issued) -> dict[tuple[str, str, str], dict]:
+    """The weights behind each shared cost of `statement`, every tenant's (usage read as the ledger
+    apportioned it), by (basis, period, service)."""
+    wanted = {(x["basis"], x["original_period"], x["service"]) for x in statement.lines("shared_costs")}
+    found = {}
+    with Books.reading(request.app.state.db) as books:
+        for basis, period, service in wanted:
+            try:
+                usage = books.usage(service, period) if basis == "usage" else None
+                found[(basis, period, service)] = weights(request.app.state.month_end.registry, basis, period, usage)
+            except ApportionmentError:
+                continue
+    return found
+
+
 @router.get("/statements/{number}")
 async def statement(number: Line(100), request: Request, who: PrincipalDep,
                     format: Annotated[Literal["json", "csv", "pdf"], Query()] = "json") -> Response:
@@ -131,7 +147,12 @@ async def statement(number: Line(100), request: Request, who: PrincipalDep,
     if format == "csv":
         return StreamingResponse(render.csv_pieces(Issued(text)), media_type="text/csv", headers=attachment)
     if format == "pdf":
-        return Response(render.to_pdf(Issued(text)), media_type="application/pdf", headers=attachment)
+        issued = Issued(text)
+        with request.app.state.db.connect() as c:
+            as_tenant(c, who.tenant)
+            before = closing_queries.previous(c, found.tenant, found.sequence)
+        context = render.Context(before, _signed(found), _drivers(request, issued))
+        return Response(render.to_pdf(issued, context), media_type="application/pdf", headers=attachment)
     return StreamingResponse(pieces(text), media_type="application/json", headers=headers)
 
 
