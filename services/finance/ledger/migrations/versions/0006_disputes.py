@@ -7,6 +7,8 @@ Revises: 0005
 import sqlalchemy as sa
 from alembic import op
 
+from services.finance.ledger.migrations import immutable
+
 revision = '0006'
 down_revision = '0005'
 branch_labels = None
@@ -45,15 +47,7 @@ def upgrade() -> None:
         sa.Column("answered_by", sa.String(200), nullable=False),
         sa.Column("answered_at", sa.DateTime(timezone=True), nullable=False),
     )
-    if op.get_bind().dialect.name == "postgresql":
-        for table in IMMUTABLE:
-            op.execute(f"CREATE TRIGGER {table}_immutable BEFORE UPDATE OR DELETE ON {table} "
-                       "FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()")
-    else:
-        for table in IMMUTABLE:
-            for change in ("UPDATE", "DELETE"):
-                op.execute(f"CREATE TRIGGER {table}_no_{change.lower()} BEFORE {change} ON {table} BEGIN "
-                           f"SELECT RAISE(ABORT, '{table} is immutable: an answer is a new entry'); END")
+    immutable.guard(*IMMUTABLE)
 
 
 def downgrade() -> None:
