@@ -223,4 +223,5 @@ async def command(command_id: UUID, request: Request, who: PrincipalDep, wait: W
 # The commands a caller may wait for answer the ledger's refusal with the status of its code: for
 # the API document (shared.api.docs.describe's `decided`).
 DECIDED = {endpoint: STATUS for endpoint in (record_shared_cost, correct, withdraw, rebasis, disputes_api.raise_dispute,
-                                            disputes_api.accept_dispute, disputes_api.reject_dispute)}
+                                            disputes_api.accept_dispute, disputes_api.reject_dispute,
+                                            disputes_api.refused)}

@@ -52,7 +52,8 @@ class Rejection(BaseModel):
     reason: Prose(1000)
 
 
-def _refused(exc: Unpostable) -> ApiError:
+def refused(exc: Unpostable) -> ApiError:
+    """The ledger's rule refusing, as the API answers it (a status per code: entries.STATUS)."""
     return ApiError(STATUS[exc.code], exc.code, exc.reason, **exc.detail)
 
 
@@ -74,7 +75,7 @@ async def raise_dispute(body: NewDispute, request: Request, who: PrincipalDep, w
             try:
                 disputes.disputable(books, tenant, body.statement_number, line_id)
             except Unpostable as exc:
-                raise _refused(exc) from None
+                raise refused(exc) from None
             _pending(books, "dispute", line_id, "already_disputed", f"a dispute of line {line_id}")
     dispute_id = ids.derived(f"dispute/{tenant}/{idempotency_key}") if idempotency_key else uuid4()
     raised = DisputeRaised(dispute_id=dispute_id, raised_by=who.name, **body.model_dump())
@@ -96,7 +97,7 @@ async def _answer(request: Request, who: Principal, dispute_id: UUID, outcome: L
             dispute = disputes.answerable(books, str(dispute_id), None if retry else credit)
         except Unpostable as exc:
             if not (retry and exc.code == "already_answered"):
-                raise _refused(exc) from None
+                raise refused(exc) from None
             [dispute] = books.disputes(dispute_id=str(dispute_id))
         if not retry:
             _pending(books, "answer", str(dispute_id), "already_answered", f"an answer to dispute {dispute_id}")
