@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     tokens_file: Path | None = None
     # The partners' identity providers (OIDC issuers) and how their claims map to tenant and role.
     identity_file: Path | None = None
+    # Each tenant's monthly recharge budget (YAML: tenant code -> pounds), shown against its spend in the portal.
+    budgets_file: Path | None = None
     # Requests one caller (token, or address without one) may make to each gateway process, e.g.
     # "50/second;2000/minute"; empty for none.
     rate_limit: str = "50/second;2000/minute"

@@ -48,7 +48,7 @@ def services(settings: Settings) -> list[Service]:
     api = f"http://{settings.gateway_host}:{settings.gateway_port}"
     sign_in = "#token=dev-ops" if settings.tokens_file is None else ""  # the development token only
     return [
-        Service("gateway", "services.gateway", f"{api}/v1  (OpenAPI: {api}/docs)", settings.gateway_port,
+        Service("gateway", "services.gateway", f"{api}/v1  (OpenAPI: {api}/docs; portal: {api}/portal)", settings.gateway_port,
                 "HPS_GATEWAY_PORT", settings.gateway_group, most=64),
         *(Service(name, f"services.{name}", f"worker, consumer group {group(name)}", settings.worker_metrics_port + i,
                   "HPS_WORKER_METRICS_PORT", group(name), BY_NAME[requests_topic(name)].partitions)

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from services.finance.ledger import api as finance_api
 from services.gateway import audit_api, proxy, readmodel, store, tables
 from services.gateway.commands import HTTP_STATUS, Commands
+from services.gateway.portal import routes as portal
 from services.gateway.rate_limits import RateLimits
 from services.gateway.routes import move, router
 from services.ops import api as ops_api
@@ -47,10 +48,12 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
 
     app = api_app.create("gateway", "HPS Back Office partner API", "Service requests and recharge statements of the "
                          "partners of Herefordshire Public Services.", settings, lifespan,
-                         passed_on=proxy.PASSED_ON,
+                         passed_on=proxy.PASSED_ON + portal.AUDITED_BEHIND,
                          guards=[(RateLimits, {"limits": settings.rate_limit})] if settings.rate_limit else [])
-    app.state.clock = clock
+    app.state.clock, app.state.budgets_file = clock, settings.budgets_file
     app.include_router(router)
+    app.include_router(portal.router)
+    app.mount("/portal/static", portal.static, name="portal-static")
     app.include_router(audit_api.router)
     app.include_router(proxy.router)
     # One document of all a caller reaches here: the gateway's routes, and those of finance and ops that

@@ -29,6 +29,9 @@ def issuer():
     running.close()
 
 
+BUDGETS = "council: 25000.00\nccg: 18000.00\n"  # monthly recharge budgets the portal shows spend against
+
+
 @pytest.fixture(scope="package")
 def platform(kafka_bootstrap, postgres_url, tmp_path_factory, issuer):
     """Every service of `hps up`, on the session's broker and a real PostgreSQL."""
@@ -36,12 +39,14 @@ def platform(kafka_bootstrap, postgres_url, tmp_path_factory, issuer):
     catalogues = state / "catalogues"
     catalogues.mkdir()
     (catalogues / "it.yaml").write_text(FAST_IT_SLA)
+    (state / "budgets.yaml").write_text(BUDGETS)
     # As in production: migrated by the owner, run as the application role (shared/privileges.py).
     roles = {"HPS_DATABASE_URL": app_url(postgres_url), "HPS_DATABASE_OWNER_URL": postgres_url}
     migrate_all(Settings(_env_file=None, **{k.removeprefix("HPS_").lower(): v for k, v in roles.items()}))
     running = Platform(kafka_bootstrap, state, *free_ports(3),
                        {"HPS_CATALOGUE_DIR": str(catalogues), **roles,
-                        "HPS_IDENTITY_FILE": str(issuer.identity_file(state))})
+                        "HPS_IDENTITY_FILE": str(issuer.identity_file(state)),
+                        "HPS_BUDGETS_FILE": str(state / "budgets.yaml")})
     running.start_all()
     try:
         yield running
