@@ -116,7 +116,9 @@ class RequestIds:
             return await self.app(scope, receive, send)
         given = next((value for name, value in scope["headers"] if name == b"x-request-id"), b"")
         request_id = given.decode() if SANE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-        structlog.contextvars.clear_contextvars()
+        # Each request runs in a task of its own, with a copy of the context: what is bound here ends with
+        # it. A call made in process (the portal asking the API) gets the caller's context back after.
+        before = structlog.contextvars.get_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
 
         async def sending(message) -> None:
@@ -126,8 +128,9 @@ class RequestIds:
 
         await self.app(scope, receive, sending)
         # Not on an exception: Starlette logs an unexpected error outside every middleware, and that line
-        # should carry the id too. The request's task ends with it, and its context.
+        # should carry the id too.
         structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(**before)
 
 
 class Timing:

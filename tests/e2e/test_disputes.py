@@ -36,6 +36,7 @@ def test_a_dispute_is_answered_with_a_credit_note_on_the_next_statement_or_a_rea
     closed = finance.post(f"/v1/finance/periods/{PERIOD}/close")
     assert closed.status_code == 200, closed.text
     numbers = {s["tenant"]: s["number"] for s in closed.json()["statements"]}
+    totals = {s["tenant"]: s["total"] for s in closed.json()["statements"]}
     laptops = line_of(council.get(f"/v1/finance/statements/{numbers['council']}").json(), "direct_charges",
                       "charge_id", charge_id)
 
@@ -44,6 +45,9 @@ def test_a_dispute_is_answered_with_a_credit_note_on_the_next_statement_or_a_rea
         "statement_number": numbers["council"], "line_id": charge_id, "reason": "Only one of the two laptops arrived"})
     assert raised.status_code == 200 and raised.json()["state"] == "applied", raised.text
     dispute_id = raised.json()["dispute_id"]
+    # The partner reads its command's outcome where the 202 points; another partner cannot.
+    assert council.get(raised.json()["location"]).json()["state"] == "applied"
+    assert hospital.get(raised.json()["location"]).status_code == 404
     again = council.post("/v1/finance/disputes", json={
         "statement_number": numbers["council"], "line_id": charge_id, "reason": "Still only one"})
     assert again.status_code == 409 and again.json()["error"]["code"] == "already_disputed", again.text
@@ -82,9 +86,9 @@ def test_a_dispute_is_answered_with_a_credit_note_on_the_next_statement_or_a_rea
     assert [d["answer"]["reason"] for d in theirs if d["dispute_id"] == network.json()["dispute_id"]] == \
         ["The contract covers every site"]
 
-    # The issued statement is unchanged; the next one carries the credit note, naming the line.
-    assert council.get(f"/v1/finance/statements/{numbers['council']}").json()["totals"] == \
-        closed_totals(finance, numbers["council"])
+    # The issued statements are unchanged; the council's next one carries the credit note, naming the line.
+    for tenant, number in numbers.items():
+        assert finance.get(f"/v1/finance/statements/{number}").json()["totals"]["total"] == totals[tenant]
     next_council = await_draft(finance, NEXT, "council", lambda d: d["credit_notes"])
     [note] = next_council["credit_notes"]
     assert (note["amount"], note["disputed_statement"], note["disputed_line"]) == \
@@ -96,7 +100,8 @@ def test_a_dispute_is_answered_with_a_credit_note_on_the_next_statement_or_a_rea
     assert statement["credit_notes"] == [note] and statement["totals"]["credit_notes"] == f"-{credit}"
     csv = council.get(f"/v1/finance/statements/{number}", params={"format": "csv"}).text
     assert "credit note" in csv and charge_id in csv
-    assert Decimal(share["share"]) > 0  # the hospital's share stands: its dispute was rejected
+    # The hospital's share stands: its dispute was rejected, and its next statement has no credit note.
+    assert Decimal(share["share"]) > 0 and await_draft(finance, NEXT, "hospital")["credit_notes"] == []
     assert finance.get(f"/v1/finance/periods/{PERIOD}/reconciliation").json()["balanced"]
 
     # Every step is an event, and in the audit trail: the council sees finance's answer to it there.
@@ -109,10 +114,6 @@ def test_a_dispute_is_answered_with_a_credit_note_on_the_next_statement_or_a_rea
     actions = {(e["actor"], e["action"]) for e in audit}
     assert any(action.startswith("POST /v1/finance/disputes/{dispute_id}/accept") for _, action in actions), actions
     assert any(action == "POST /v1/finance/disputes" for _, action in actions), actions
-
-
-def closed_totals(finance, number: str) -> dict:
-    return finance.get(f"/v1/finance/statements/{number}").json()["totals"]
 
 
 def hps(platform, token: str, *args: str) -> subprocess.CompletedProcess:

@@ -134,6 +134,9 @@ async def test_a_month_in_the_portal_from_request_to_statement(platform, chromiu
 
 
 def test_the_portal_keeps_its_token_in_a_strict_cookie_and_refuses_forms_from_elsewhere(platform):
+    forced = httpx.post(f"{platform.url}/portal/sign-in", data={"token": "dev-council"},
+                        headers={"Origin": "http://attacker.example"})
+    assert forced.status_code == 403 and "set-cookie" not in forced.headers  # no signing a browser in from elsewhere
     signed = httpx.post(f"{platform.url}/portal/sign-in", data={"token": "dev-council"})
     assert signed.status_code == 303
     cookie = signed.headers["set-cookie"].lower()

@@ -117,8 +117,69 @@ class DisputesContract(LedgerFixtures):
         assert month_end.preview("2026-11", "ccg").statements[0]["credit_notes"] == []
         again = raised("ccg", number, work.data["charge_id"], "Here is the signed delivery note")
         assert ledger.apply(again) is True
-        # A credit note is not itself disputable, nor a line that is not on the statement.
-        assert refused(ledger, raised("ccg", number, str(uuid.uuid4()))).code == "not_found"
+        assert refused(ledger, raised("ccg", number, str(uuid.uuid4()))).code == "not_found"  # no such line
+        # A credit note is not itself disputable.
+        ledger.apply(accepted(again, "120.00"))
+        november = issued(month_end, "2026-11")["ccg"]
+        [note] = november["credit_notes"]
+        assert refused(ledger, raised("ccg", november["statement_number"], note["dispute_id"])).code == "not_found"
+
+    def test_each_partner_disputes_its_own_share_and_nobody_bears_a_credit_twice(self, ledger, month_end, db):
+        network = shared_cost("9000.00", "sites")
+        ledger.apply(network)
+        october = issued(month_end, "2026-10")
+        shares = {code: Decimal(s["shared_costs"][0]["share"]) for code, s in october.items()}
+        hospital = raised("hospital", october["hospital"]["statement_number"], network.data["cost_id"])
+        ledger.apply(hospital)
+        ledger.apply(accepted(hospital, str(shares["hospital"])))
+        # The council's share is its own line: its dispute is not the hospital's, and says nothing of it.
+        council = raised("council", october["council"]["statement_number"], network.data["cost_id"])
+        assert ledger.apply(council) is True
+        ledger.apply(accepted(council, str(shares["council"])))
+        # The hospital, credited in full, bears none of the council's credit: the CCG bears all of it.
+        # The council keeps its part of the hospital's credit (a line of its own, not the one disputed).
+        owed = net_owed(db)
+        lines = month_end.preview("2026-11", "council").statements[0]["credit_notes"]
+        [back] = [x for x in lines if x["type"] == "reapportioned"]
+        assert owed["hospital"] == Decimal("0.00") and owed["council"] == Decimal(back["amount"])
+        assert owed["ccg"] == Decimal("9000.00") - owed["council"]
+        assert month_end.reconcile("2026-10").balanced
+
+    def test_a_credit_nobody_else_bears_on_a_late_cost_reconciles_before_and_after_a_withdrawal(
+            self, ledger, month_end, db):
+        ledger.apply(charge("council", "100.00", service="hr", request_type="advice-case"))
+        issued(month_end, "2026-10")
+        late = shared_cost("500.00", "usage", service="hr")  # October is closed: on November's statement
+        ledger.apply(late)
+        november = issued(month_end, "2026-11")["council"]
+        dispute = raised("council", november["statement_number"], late.data["cost_id"])
+        ledger.apply(dispute)
+        ledger.apply(accepted(dispute, "500.00"))  # only the council used HR: nobody else bears it
+        assert month_end.reconcile("2026-10").balanced and month_end.reconcile("2026-11").balanced
+        ledger.apply(withdrawal(late, "Charged to the wrong service"))
+        assert month_end.reconcile("2026-10").balanced and month_end.reconcile("2026-11").balanced
+        assert net_owed(db)["council"] == Decimal("100.00")
+
+    def test_a_successor_disputing_its_predecessors_share_is_credited_in_full_and_the_cost_can_go(
+            self, ledger, month_end, db):
+        ledger.apply(charge("pct", "300.00", period="2013-03", service="hr", request_type="advice-case"))
+        issued(month_end, "2013-03")
+        cost = shared_cost("1000.00", "staff", period="2013-03")  # late: on April's statements
+        ledger.apply(cost)
+        april = issued(month_end, "2013-04")
+        [share] = [x for x in april["ccg"]["prior_period_adjustments"] if x.get("cost_id") == cost.data["cost_id"]]
+        assert share["on_behalf_of"] == "pct"
+        before = net_owed(db)
+        dispute = raised("ccg", april["ccg"]["statement_number"], cost.data["cost_id"])
+        ledger.apply(dispute)
+        ledger.apply(accepted(dispute, share["amount"]))
+        owed = net_owed(db)
+        assert owed["ccg"] == before["ccg"] - Decimal(share["amount"])  # none of it billed back to the CCG
+        assert sum(owed.values()) == sum(before.values())
+        assert month_end.reconcile("2013-03").balanced
+        assert ledger.apply(withdrawal(cost, "Not a PCT cost after all")) is True
+        after = net_owed(db)  # nobody owes anything for the cost: the PCT its own March charge only
+        assert after["ccg"] == Decimal("0.00") and after["pct"] == Decimal("300.00")
 
 
 class TestDisputesOnSQLite(DisputesContract, OnSQLite):

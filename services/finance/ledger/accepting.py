@@ -49,7 +49,10 @@ async def accept(request: Request, who: Principal, kind: str, subject: str, comm
                         lambda: read(db, str(event.id)), wait)
 
 
-def read(db, command_id: str):
+def read(db, command_id: str, tenant: str | None = None):
+    """The command's outcome; with `tenant`, only a command that tenant gave (a partner's own)."""
     with Books.reading(db) as books:
         found = books.command(command_id)
+    if found and tenant is not None and (found["command"] or {}).get("tenant") != tenant:
+        return None
     return outcome(found, location(command_id)) if found else None

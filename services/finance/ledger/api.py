@@ -210,13 +210,14 @@ async def rebasis(cost_id: UUID, body: Rebasis, request: Request, who: Principal
 @router.get("/commands/{command_id}")
 async def command(command_id: UUID, request: Request, who: PrincipalDep, wait: WaitSeconds) -> JSONResponse:
     """A finance command (or any event the ledger was sent) and its outcome: pending, applied (with
-    what was posted) or refused (with the reason). With ?wait=N, answers once decided or after N s."""
-    require(who, "finance", "ops")
-    where = location(str(command_id))
-    found = read(request.app.state.db, str(command_id))
+    what was posted) or refused (with the reason). With ?wait=N, answers once decided or after N s.
+    A partner reads the commands it gave (its disputes); another's are as absent as none."""
+    require(who, "finance", "ops", "partner")
+    where, own = location(str(command_id)), who.tenant if who.role == "partner" else None
+    found = read(request.app.state.db, str(command_id), own)
     if found is None:
         raise not_found(str(command_id))
-    decided = await settle(found, lambda: read(request.app.state.db, str(command_id)), wait)
+    decided = await settle(found, lambda: read(request.app.state.db, str(command_id), own), wait)
     return JSONResponse(decided.resource, 200, headers={"Location": where})
 
 

@@ -5,11 +5,14 @@ under the writers' lock, for the API's reads may be overtaken.
 An issued statement is never changed. A credit note is a negative line on the partner's next open
 statement, referencing the disputed line; if that line was a share of a shared cost, the credit is
 apportioned back to the other tenants that bore the cost, by their shares of it, so the cost is still
-recovered in full. A line can be disputed again after a rejection, never after an acceptance; the
-charge or cost behind it cannot then be corrected or withdrawn twice over (a withdrawal reverses
-the credit notes with the shares).
+recovered in full. Each tenant disputes its own line: a shared cost's share on one statement, not
+the others'. A line can be disputed again after a rejection, never after an acceptance; the charge
+or cost behind it cannot then be corrected or withdrawn twice over (a withdrawal reverses the
+credit notes with the shares). A credit note belongs to the month of the line it credits, and is
+for whom the line was (a predecessor its successor answers for).
 """
 
+from collections import defaultdict
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -36,7 +39,7 @@ def disputable(books: Books, tenant: str, number: str, line_id: str) -> tuple[di
         raise Unpostable(f"line {line_id} of statement {number} is a credit of £{-line['amount']:.2f}: "
                          "only an amount charged can be disputed", "invalid")
     _stands(books, line["source"], line_id)
-    for earlier in books.disputes(line_id=line_id):
+    for earlier in books.disputes(tenant, line_id=line_id):  # the line is the tenant's own: others may dispute theirs
         if earlier["outcome"] is None:
             raise Unpostable(f"line {line_id} is disputed already (dispute {earlier['dispute_id']}), awaiting "
                              "finance's answer", "already_disputed", dispute_id=earlier["dispute_id"])
@@ -76,7 +79,8 @@ def record(books: Books, event: Event, raised: DisputeRaised) -> None:
     statement, line = disputable(books, event.tenant, raised.statement_number, str(raised.line_id))
     books.add_dispute({"dispute_id": str(raised.dispute_id), "event_id": str(event.id), "tenant": event.tenant,
                        "statement_number": statement["number"], "period": statement["period"],
-                       "line_id": str(raised.line_id), "line_source": line["source"], "service": line["service"],
+                       "line_id": str(raised.line_id), "line_source": line["source"], "line_period": line["period"],
+                       "line_for": line["for_tenant"], "service": line["service"],
                        "amount": line["amount"], "description": line["description"] or "", "reason": raised.reason,
                        "raised_by": raised.raised_by, "raised_at": datetime.now(UTC)})
 
@@ -95,35 +99,41 @@ def answer(books: Books, registry: Registry, statement_of, event: Event,
     statement = statement_of(dispute["period"])
     postings = credit_note(registry, str(event.id), dispute, answered.credit, statement)
     if dispute["line_source"] == "shared_cost":
-        postings += apportioned_back(registry, str(event.id), dispute, answered.credit, statement,
-                                     books.shares_posted(books.shared_cost(dispute["line_id"])))
+        cost = books.shared_cost(dispute["line_id"])
+        borne = books.shares_posted(cost) + books.credits_of(cost["cost_id"])  # as it stands now, credits too
+        postings += apportioned_back(registry, str(event.id), dispute, answered.credit, statement, borne)
     books.add_postings(postings)
     books.add_dispute_answer({**row, "outcome": "accepted", "credit": answered.credit, "credited_on": statement,
                               "reapportioned": any(x["source"] == "reapportioned" for x in postings)})
 
 
 def credit_note(registry: Registry, event_id: str, dispute: dict, credit: Decimal, statement: str) -> list[dict]:
-    tenant = billed(registry, dispute["tenant"], dispute["period"], statement, f"dispute {dispute['dispute_id']}")
+    """The credit, for whom the line was (a predecessor its successor answers for), in the line's own month."""
+    what = f"dispute {dispute['dispute_id']}"
+    tenant = billed(registry, dispute["line_for"], dispute["line_period"], statement, what)
     return pair(event_id=event_id, source="credit_note", source_id=dispute["dispute_id"], tenant=tenant,
-                for_tenant=dispute["tenant"], service=dispute["service"], amount=-credit, period=statement,
-                original_period=dispute["period"])
+                for_tenant=dispute["line_for"], service=dispute["service"], amount=-credit, period=statement,
+                original_period=dispute["line_period"])
 
 
 def apportioned_back(registry: Registry, event_id: str, dispute: dict, credit: Decimal, statement: str,
-                     shares: list[dict]) -> list[dict]:
-    """`credit` borne by the other tenants of the cost, in proportion to their shares of it; none if
-    nobody else bore any (the service then carries the credit)."""
-    borne = {x["for_tenant"]: Decimal(x["debit"]) - Decimal(x["credit"]) for x in shares
-             if x["for_tenant"] != dispute["tenant"]}
+                     posted: list[dict]) -> list[dict]:
+    """`credit` borne by the other tenants of the cost, in proportion to what each bears of it now
+    (its share, less what it was credited, plus what it bore of others' credits); none if nobody
+    else bears any (the service then carries the credit)."""
+    borne: dict[str, Decimal] = defaultdict(Decimal)
+    for x in posted:
+        if dispute["tenant"] not in (x["tenant"], x["for_tenant"]) and x["for_tenant"] != dispute["line_for"]:
+            borne[x["for_tenant"]] += Decimal(x["debit"]) - Decimal(x["credit"])
     borne = {tenant: amount for tenant, amount in borne.items() if amount > 0}
     if not borne:
         return []
     total, split, rows = sum(borne.values()), apportion(credit, borne), []
     for other in sorted(borne):
-        tenant = billed(registry, other, dispute["period"], statement, f"dispute {dispute['dispute_id']}")
+        tenant = billed(registry, other, dispute["line_period"], statement, f"dispute {dispute['dispute_id']}")
         rows += pair(event_id=event_id, source="reapportioned", source_id=dispute["dispute_id"], tenant=tenant,
                      for_tenant=other, service=dispute["service"], amount=split[other], period=statement,
-                     original_period=dispute["period"], basis="shares",
+                     original_period=dispute["line_period"], basis="shares",
                      exact_share=(credit * borne[other] / total).quantize(MILLIONTH))
     return rows
 

@@ -57,8 +57,8 @@ def refused(exc: Unpostable) -> ApiError:
     return ApiError(STATUS[exc.code], exc.code, exc.reason, **exc.detail)
 
 
-def _pending(books: Books, kind: str, subject: str, code: str, what: str) -> None:
-    if waiting := books.pending_command([kind], subject):
+def _pending(books: Books, kind: str, subject: str, code: str, what: str, tenant: str | None = None) -> None:
+    if waiting := books.pending_command([kind], subject, tenant):
         raise ApiError(409, code, f"{what} is pending already (command {waiting['command_id']})",
                        command_id=waiting["command_id"])
 
@@ -76,7 +76,7 @@ async def raise_dispute(body: NewDispute, request: Request, who: PrincipalDep, w
                 disputes.disputable(books, tenant, body.statement_number, line_id)
             except Unpostable as exc:
                 raise refused(exc) from None
-            _pending(books, "dispute", line_id, "already_disputed", f"a dispute of line {line_id}")
+            _pending(books, "dispute", line_id, "already_disputed", f"a dispute of line {line_id}", tenant)
     dispute_id = ids.derived(f"dispute/{tenant}/{idempotency_key}") if idempotency_key else uuid4()
     raised = DisputeRaised(dispute_id=dispute_id, raised_by=who.name, **body.model_dump())
     event = request.app.state.codec.build(DISPUTE_RAISED, "/hps/finance", tenant, raised, subject=str(dispute_id),

@@ -168,7 +168,7 @@ class Books:
 
     def shares_posted(self, cost: dict) -> list[dict]:
         """The receivable side of each share posted for a cost (found through its period and service)."""
-        rows = self.c.execute(select(p.debit, p.credit, p.exact_share,
+        rows = self.c.execute(select(p.debit, p.credit, p.exact_share, p.tenant, p.original_period,
                                      func.coalesce(p.for_tenant, p.tenant).label("for_tenant"))
                               .where(p.original_period == cost["period"], p.service == cost["service"],
                                      p.source == "shared_cost", p.source_id == cost["cost_id"], RECEIVABLE)
@@ -179,7 +179,7 @@ class Books:
         """The receivable side of the credit notes of a cost's accepted disputes, and of their shares
         apportioned back to the others: what withdrawing the cost reverses with its shares."""
         disputed = select(d.dispute_id).where(d.line_id == cost_id)
-        rows = self.c.execute(select(p.debit, p.credit, p.exact_share,
+        rows = self.c.execute(select(p.debit, p.credit, p.exact_share, p.tenant, p.original_period,
                                      func.coalesce(p.for_tenant, p.tenant).label("for_tenant"))
                               .where(p.source.in_(CREDIT_SOURCES), p.source_id.in_(disputed), RECEIVABLE)
                               .order_by(p.id)).mappings().all()
@@ -246,12 +246,12 @@ class Books:
             sc.period == period, ~exists().where(w.cost_id == sc.cost_id)).group_by(sc.service))
 
     def credited(self, period: str) -> dict[str, Decimal]:
-        """Per service, the credit notes of `period`'s disputes that no other tenant bears, that stand
+        """Per service, the credit notes for lines of `period` that no other tenant bears and that stand
         (the line's cost not withdrawn): negative, what the recharge was lowered by."""
         withdrawn = exists().where(w.cost_id == d.line_id)
         return self._by_service(select(d.service, -func.sum(da.credit)).select_from(t.disputes.join(t.dispute_answers))
-                                .where(d.period == period, da.outcome == "accepted", ~da.reapportioned, ~withdrawn)
-                                .group_by(d.service))
+                                .where(d.line_period == period, da.outcome == "accepted", ~da.reapportioned,
+                                       ~withdrawn).group_by(d.service))
 
     def recharged(self, period: str) -> dict[str, Decimal]:
         """Per service, what the tenants were billed for `period`, on whichever statement."""
@@ -272,7 +272,9 @@ class Books:
         its source, service, description and amount there."""
         row = self.c.execute(select(
             p.source, p.service, func.sum(p.debit - p.credit).label("amount"),
-            func.max(func.coalesce(ch.description, sc.description)).label("description"))
+            func.max(func.coalesce(ch.description, sc.description)).label("description"),
+            func.max(p.original_period).label("period"),
+            func.max(func.coalesce(p.for_tenant, p.tenant)).label("for_tenant"))
             .select_from(t.postings.outerjoin(t.charges, p.source_id == ch.charge_id)
                          .outerjoin(t.shared_costs, p.source_id == sc.cost_id))
             .where(p.period == period, p.tenant == tenant, p.source_id == line_id, p.source.in_(DISPUTABLE),
@@ -316,11 +318,12 @@ class Books:
         except IntegrityError:
             pass
 
-    def pending_command(self, kinds: Sequence[str], subject: str) -> dict | None:
-        """A command about `subject` the ledger has not decided yet."""
-        row = self.c.execute(select(t.commands).where(
+    def pending_command(self, kinds: Sequence[str], subject: str, tenant: str | None = None) -> dict | None:
+        """A command about `subject` (of `tenant`'s, if given) the ledger has not decided yet."""
+        row = self.c.execute(scoped(select(t.commands).where(
             cmd.subject == subject, cmd.kind.in_(kinds), ~exists().where(t.events.c.event_id == cmd.command_id),
-            ~exists().where(r.event_id == cmd.command_id)).order_by(cmd.requested_at).limit(1)).mappings().first()
+            ~exists().where(r.event_id == cmd.command_id)), cmd.tenant, tenant).order_by(cmd.requested_at)
+            .limit(1)).mappings().first()
         return dict(row) if row else None
 
     def command(self, command_id: str) -> dict | None:

@@ -6,6 +6,7 @@ and keeps it in an HttpOnly, SameSite=Strict cookie scoped to /portal; a form po
 site is refused. Every page reads and acts through the API itself (`calls.Caller`).
 """
 
+import re
 from decimal import Decimal
 from functools import partial
 from importlib import resources
@@ -21,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 from services.gateway.portal import views
 from services.gateway.portal.calls import Caller
 from shared.api.auth import Principal, Unverified
+from shared.logging import get_logger
 from shared.request_engine import lifecycle
 
 COOKIE = "hps_portal"
@@ -31,7 +33,9 @@ FILES = resources.files("services.gateway.portal")
 templates = Jinja2Templates(directory=str(FILES / "templates"))
 templates.env.filters.update(money=views.money, when=views.when, sla=views.sla)
 router = APIRouter(prefix="/portal", include_in_schema=False)
+log = get_logger("portal")
 static = StaticFiles(directory=str(FILES / "static"))
+MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 Text = Annotated[str, Form()]
 Optional = Annotated[str | None, Form()]
 
@@ -87,6 +91,8 @@ async def home(request: Request, period: str | None = None, status: str | None =
         who, token = await _who(request)
     except SignedOut:
         return _page(request, "sign_in.html", None)
+    if period is not None and not MONTH.fullmatch(period):
+        error, period = f"{period[:20]!r} is not a month: give it as YYYY-MM", None
     period = period or _this_month(request)
     async with Caller(request, token) as api:
         if who.role == "partner":
@@ -117,6 +123,8 @@ async def queue(request: Request, status: str | None = None) -> Response:
 
 @router.post("/sign-in")
 async def sign_in(request: Request, token: Text) -> Response:
+    if not _same_site(request):  # another site must not sign a browser in as someone else either
+        return Response("a form from another site is refused", status_code=403)
     try:
         if not _plain(token.strip()):
             raise Unverified("that is not an access token")
@@ -130,7 +138,9 @@ async def sign_in(request: Request, token: Text) -> Response:
 
 
 @router.post("/sign-out")
-async def sign_out() -> Response:
+async def sign_out(request: Request) -> Response:
+    if not _same_site(request):
+        return Response("a form from another site is refused", status_code=403)
     answer = RedirectResponse("/portal", status_code=303)
     answer.delete_cookie(COOKIE, path="/portal")
     return answer
@@ -243,8 +253,13 @@ async def close(request: Request, period: str) -> Response:
 
 
 def _budgets(request: Request) -> dict[str, Decimal]:
-    """Each tenant's monthly budget, from HPS_BUDGETS_FILE (read as it is now: an edit needs no restart)."""
+    """Each tenant's monthly budget, from HPS_BUDGETS_FILE (read as it is now: an edit needs no restart).
+    A file that cannot be read shows no budget, and says why in the log."""
     path = request.app.state.budgets_file
-    if path is None or not path.exists():
+    if path is None:
         return {}
-    return {str(code): Decimal(str(amount)) for code, amount in (yaml.safe_load(path.read_text()) or {}).items()}
+    try:
+        return {str(code): Decimal(str(amount)) for code, amount in (yaml.safe_load(path.read_text()) or {}).items()}
+    except (OSError, yaml.YAMLError, AttributeError, ArithmeticError, ValueError) as exc:
+        log.warning("budgets_unreadable", path=str(path), error=str(exc)[:300])
+        return {}

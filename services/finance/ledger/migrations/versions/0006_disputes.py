@@ -27,6 +27,8 @@ def upgrade() -> None:
         sa.Column("period", sa.String(7), nullable=False),
         sa.Column("line_id", sa.String(36), nullable=False),
         sa.Column("line_source", sa.String(16), nullable=False),
+        sa.Column("line_period", sa.String(7), nullable=False),
+        sa.Column("line_for", sa.String(32), nullable=False),
         sa.Column("service", sa.String(32), nullable=False),
         sa.Column("amount", sa.Numeric(16, 2), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
