@@ -184,19 +184,20 @@ class _NumberedCanvas(canvas.Canvas):
 
 def _summary(statement: Mapping, subtotals: Mapping[str, Mapping[str, Decimal]], context: Context,
              styles) -> list:
-    """What a budget meeting reads first: what is due, against last month, and per service."""
+    """What a budget meeting reads first: what is due, against last month, and per service. Amounts are
+    written as the JSON has them (no thousands separator), so a search finds the statement's figures."""
     totals = statement["totals"]
     due = Decimal(totals["total"])
-    rows = [["Total due", f"£{due:,.2f}"]]
+    rows = [["Total due", f"£{due:.2f}"]]
     if context.previous:
         number, before = context.previous
-        rows += [[f"Last month ({number})", f"£{Decimal(before):,.2f}"], ["Change", f"£{due - Decimal(before):+,.2f}"]]
+        rows += [[f"Last month ({number})", f"£{Decimal(before):.2f}"], ["Change", f"£{due - Decimal(before):+.2f}"]]
     else:
         rows.append(["Last month", "no earlier statement"])
     names = [name for name in SECTIONS if name in totals]
-    per_service = [[service, *(f"{subtotals[service].get(name, Decimal(0)):,.2f}" for name in names),
-                    f"{sum(subtotals[service].values(), Decimal(0)):,.2f}"] for service in sorted(subtotals)]
-    per_service.append(["All services", *(f"{Decimal(totals[name]):,.2f}" for name in names), f"{due:,.2f}"])
+    per_service = [[service, *(f"{subtotals[service].get(name, Decimal(0)):.2f}" for name in names),
+                    f"{sum(subtotals[service].values(), Decimal(0)):.2f}"] for service in sorted(subtotals)]
+    per_service.append(["All services", *(f"{Decimal(totals[name]):.2f}" for name in names), f"{due:.2f}"])
     return [Paragraph("Summary", styles["Heading2"]), _table(["", "£"], rows, 1), Spacer(1, 4 * mm),
             Paragraph("Subtotals by service", styles["Heading3"]),
             _table(["Service", *(f"{SECTION_TITLES[name]} £" for name in names), "Total £"], per_service, 1,
