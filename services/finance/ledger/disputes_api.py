@@ -103,14 +103,13 @@ async def _answer(request: Request, who: Principal, dispute_id: UUID, outcome: L
             _pending(books, "answer", str(dispute_id), "already_answered", f"an answer to dispute {dispute_id}")
     request.state.audit_tenant = dispute["tenant"]  # the partner sees the answer in its audit trail too
     if outcome == "accept":
-        answered = DisputeAccepted(dispute_id=dispute_id, credit=credit or dispute["amount"], reason=reason,
-                                   answered_by=who.name)
+        event_type, answered = DISPUTE_ACCEPTED, DisputeAccepted(
+            dispute_id=dispute_id, credit=credit or dispute["amount"], reason=reason, answered_by=who.name)
     else:
-        answered = DisputeRejected(dispute_id=dispute_id, reason=reason, answered_by=who.name)
-    event_id = ids.derived(f"answer/{key}") if key else uuid4()
-    event = request.app.state.codec.build(DISPUTE_ACCEPTED if outcome == "accept" else DISPUTE_REJECTED,
-                                          "/hps/finance", dispute["tenant"], answered, subject=str(dispute_id),
-                                          id=event_id)
+        event_type, answered = DISPUTE_REJECTED, DisputeRejected(dispute_id=dispute_id, reason=reason,
+                                                                 answered_by=who.name)
+    event = request.app.state.codec.build(event_type, "/hps/finance", dispute["tenant"], answered,
+                                          subject=str(dispute_id), id=ids.derived(f"answer/{key}") if key else uuid4())
     return await accept(request, who, "answer", str(dispute_id), Command(DISPUTES, dispute["tenant"], event),
                         "finance-answer", key, raw, wait, dispute_id=str(dispute_id))
 

@@ -68,10 +68,12 @@ def _this_month(request: Request) -> str:
     return f"{request.app.state.clock():%Y-%m}"
 
 
-def _same_site(request: Request) -> bool:
-    """A form posted from this site: its Origin (or Referer) names this host, or none is sent."""
+def _from_elsewhere(request: Request) -> Response | None:
+    """403 for a form posted from another site: its Origin (or Referer) names another host."""
     source = request.headers.get("origin") or request.headers.get("referer")
-    return source is None or urlsplit(source).netloc == request.headers.get("host")
+    if source is None or urlsplit(source).netloc == request.headers.get("host"):
+        return None
+    return Response("a form from another site is refused", status_code=403)
 
 
 def _back(to: str, message: str | None = None, error: str | None = None) -> RedirectResponse:
@@ -91,7 +93,7 @@ async def home(request: Request, period: str | None = None, status: str | None =
         who, token = await _who(request)
     except SignedOut:
         return _page(request, "sign_in.html", None)
-    if period is not None and not MONTH.fullmatch(period):
+    if period and not MONTH.fullmatch(period):
         error, period = f"{period[:20]!r} is not a month: give it as YYYY-MM", None
     period = period or _this_month(request)
     async with Caller(request, token) as api:
@@ -99,9 +101,8 @@ async def home(request: Request, period: str | None = None, status: str | None =
             context = await views.partner(api, who, period, _budgets(request))
             return _page(request, "partner.html", who, period=period, done=done, error=error, **context)
         if who.role == "staff":
-            queue = await api.get("/v1/requests", service=who.service, status=status, limit=100)
-            return _page(request, "staff.html", who, queue=queue.body["items"] if queue.ok else [], status=status,
-                         allowed=lambda s: lifecycle.allowed(s, "staff"), done=done, error=error)
+            return _page(request, "staff.html", who, **await views.queue(api, who, status), status=status, done=done,
+                         error=error)
         if who.role == "finance":
             context = await views.finance(api, period)
             return _page(request, "finance.html", who, period=period, done=done, error=error, **context)
@@ -116,46 +117,45 @@ async def queue(request: Request, status: str | None = None) -> Response:
     except SignedOut:
         return _back("/portal")
     async with Caller(request, token) as api:
-        found = await api.get("/v1/requests", service=who.service, status=status, limit=100)
-    return _page(request, "queue.html", who, queue=found.body["items"] if found.ok else [],
-                 allowed=lambda s: lifecycle.allowed(s, "staff"))
+        return _page(request, "queue.html", who, **await views.queue(api, who, status))
 
 
 @router.post("/sign-in")
 async def sign_in(request: Request, token: Text) -> Response:
-    if not _same_site(request):  # another site must not sign a browser in as someone else either
-        return Response("a form from another site is refused", status_code=403)
+    if refused := _from_elsewhere(request):  # another site must not sign a browser in as someone else either
+        return refused
+    token = token.strip()
     try:
-        if not _plain(token.strip()):
+        if not _plain(token):
             raise Unverified("that is not an access token")
-        request.state.principal = await request.app.state.identities.who(token.strip())
+        request.state.principal = await request.app.state.identities.who(token)
     except Unverified as exc:
         return _page(request, "sign_in.html", None, code=401, error=str(exc))
     answer = RedirectResponse("/portal", status_code=303)
-    answer.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", path="/portal",
+    answer.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/portal",
                       secure=request.url.scheme == "https")
     return answer
 
 
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
-    if not _same_site(request):
-        return Response("a form from another site is refused", status_code=403)
+    if refused := _from_elsewhere(request):
+        return refused
     answer = RedirectResponse("/portal", status_code=303)
     answer.delete_cookie(COOKIE, path="/portal")
     return answer
 
 
-async def _act(request: Request, method: str, path: str, body: dict, back: str, done: str) -> Response:
-    """Do what a form asks through the API, and go back saying how it went."""
-    if not _same_site(request):
-        return Response("a form from another site is refused", status_code=403)
+async def _act(request: Request, path: str, body: dict, back: str, done: str) -> Response:
+    """POST what a form asks to the API, and go back saying how it went."""
+    if refused := _from_elsewhere(request):
+        return refused
     try:
         _, token = await _who(request)
     except SignedOut:
         return _back("/portal")
     async with Caller(request, token) as api:
-        answer = await api.post(path, body) if method == "POST" else await api.get(path)
+        answer = await api.post(path, body)
     if not answer.ok:
         return _back(back, error=answer.error)
     state = answer.body.get("state") if isinstance(answer.body, dict) else None
@@ -170,7 +170,7 @@ async def raise_request(request: Request, service: Text, type: Text, description
                         value: Optional = None) -> Response:
     body = {"service": service, "type": type, "description": description, "cost_centre": cost_centre.upper(),
             "priority": priority, **views.measures(quantity, hours, value)}
-    return await _act(request, "POST", "/v1/requests", body, "/portal#requests", f"{type} requested")
+    return await _act(request, "/v1/requests", body, "/portal#requests", f"{type} requested")
 
 
 @router.get("/requests/{request_id}", response_class=HTMLResponse)
@@ -196,7 +196,7 @@ async def transition(request: Request, request_id: str, action: Text, back: Text
                      value: Optional = None, period: Optional = None) -> Response:
     body = {"action": action, **({"reason": reason} if reason else {}), **views.measures(quantity, hours, value),
             **({"period": period} if period else {})}
-    return await _act(request, "POST", f"/v1/requests/{seg(request_id)}/transitions", body, back, f"{action}: done")
+    return await _act(request, f"/v1/requests/{seg(request_id)}/transitions", body, back, f"{action}: done")
 
 
 @router.get("/statements/{number}", response_class=HTMLResponse)
@@ -206,10 +206,12 @@ async def statement(request: Request, number: str, done: str | None = None, erro
     except SignedOut:
         return _back("/portal")
     async with Caller(request, token) as api:
-        found, listed = await api.get(f"/v1/finance/statements/{seg(number)}"), await api.get("/v1/finance/statements")
+        found = await api.get(f"/v1/finance/statements/{seg(number)}")
     if not found.ok:
         return _page(request, "missing.html", who, code=found.status, error=found.error)
-    [signed] = [s for s in listed.body if s["number"] == number] if listed.ok else [None]
+    # The ledger serves a statement only once its signature verifies, and names it in these headers.
+    signed = {"signature": found.headers.get("hps-statement-signature"),
+              "key_id": found.headers.get("hps-statement-key-id")}
     return _page(request, "statement.html", who, statement=found.body, signed=signed, done=done, error=error,
                  sections=views.statement_sections(found.body))
 
@@ -231,7 +233,7 @@ async def download(request: Request, number: str, format: str = "pdf") -> Respon
 
 @router.post("/disputes")
 async def dispute(request: Request, statement_number: Text, line_id: Text, reason: Text) -> Response:
-    return await _act(request, "POST", "/v1/finance/disputes",
+    return await _act(request, "/v1/finance/disputes",
                       {"statement_number": statement_number, "line_id": line_id, "reason": reason},
                       f"/portal/statements/{seg(statement_number)}", "disputed: finance will answer")
 
@@ -242,13 +244,13 @@ async def answer_dispute(request: Request, dispute_id: str, answer: str, reason:
     if answer not in ("accept", "reject"):
         return _back("/portal", error=f"no such answer: {answer}")
     body = {"reason": reason, **({"credit": credit} if credit and answer == "accept" else {})}
-    return await _act(request, "POST", f"/v1/finance/disputes/{seg(dispute_id)}/{answer}", body,
+    return await _act(request, f"/v1/finance/disputes/{seg(dispute_id)}/{answer}", body,
                       f"/portal?period={seg(period or '')}", f"dispute {answer}ed")
 
 
 @router.post("/periods/{period}/close")
 async def close(request: Request, period: str) -> Response:
-    return await _act(request, "POST", f"/v1/finance/periods/{seg(period)}/close", {}, f"/portal?period={seg(period)}",
+    return await _act(request, f"/v1/finance/periods/{seg(period)}/close", {}, f"/portal?period={seg(period)}",
                       f"{period} closed: statements issued")
 
 

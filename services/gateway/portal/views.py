@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from services.gateway.portal.calls import Caller
 from shared.api.auth import Principal
+from shared.request_engine import lifecycle
 
 SECTION_TITLES = {"direct_charges": "Direct charges", "shared_costs": "Shared costs", "corrections": "Corrections",
                   "prior_period_adjustments": "Prior-period adjustments", "credit_notes": "Credit notes"}
@@ -72,6 +73,12 @@ async def partner(api: Caller, who: Principal, period: str, budgets: dict[str, D
             "requests": listed.body["items"] if listed.ok else [], "spend": by_service, "spent": total,
             "budget": budget, "used": (total / budget * 100) if budget else None,
             "statements": list(reversed(statements.body)) if statements.ok else []}
+
+
+async def queue(api: Caller, who: Principal, status: str | None) -> dict:
+    """A staff member's service queue, and the transitions staff may take at each status."""
+    found = await api.get("/v1/requests", service=who.service, status=status, limit=100)
+    return {"queue": found.body["items"] if found.ok else [], "allowed": lambda at: lifecycle.allowed(at, "staff")}
 
 
 async def finance(api: Caller, period: str) -> dict:
